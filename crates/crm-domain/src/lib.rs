@@ -1,0 +1,16 @@
+//! CRM domain: the types the API speaks and the rules that govern them.
+//! Pure code: no database, no HTTP. Everything here is unit-tested in place.
+
+pub mod access;
+pub mod api_key;
+pub mod audit;
+pub mod customer;
+pub mod ids;
+pub mod page;
+pub mod patch;
+pub mod user;
+pub mod validation;
+pub mod values;
+
+pub use ids::*;
+pub use validation::{FieldError, ValidationErrors};

@@ -1,0 +1,126 @@
+//! JSON input decoding with field paths in every error, and RFC 7396 merge patches.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::ValidationErrors;
+
+/// Deserializes a JSON value, reporting where and why it does not fit `T`.
+pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ValidationErrors> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = err.inner().to_string();
+        field_error(&path, &message)
+    })
+}
+
+/// Like [`decode`] for raw bytes; `Err(None)` means the bytes are not JSON at all.
+pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Option<ValidationErrors>> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    match result {
+        Ok(value) => de.end().map(|_| value).map_err(|_| None),
+        Err(err) if err.inner().is_syntax() || err.inner().is_eof() => Err(None),
+        Err(err) => Err(Some(field_error(&err.path().to_string(), &err.inner().to_string()))),
+    }
+}
+
+fn field_error(path: &str, message: &str) -> ValidationErrors {
+    let path = if path == "." { "" } else { path };
+    let named = |name: &str| {
+        if path.is_empty() { name.to_owned() } else { format!("{path}.{name}") }
+    };
+    let backticked = message.split('`').nth(1).unwrap_or_default();
+    let (field, code) = if message.starts_with("unknown field") {
+        // serde_path_to_error already ends the path with the unknown key.
+        (path.to_owned(), "unknown_field")
+    } else if message.starts_with("missing field") {
+        (named(backticked), "required")
+    } else if message.starts_with("invalid type") {
+        (path.to_owned(), "invalid_type")
+    } else {
+        (path.to_owned(), "invalid_value")
+    };
+    let message = message.split(" at line ").next().unwrap_or(message).to_owned();
+    ValidationErrors::single(field, code, message)
+}
+
+/// Applies an RFC 7396 merge patch to `current` and decodes the result back into `T`,
+/// so a patch can only produce what a create could have sent.
+pub fn merge<T: Serialize + DeserializeOwned>(current: &T, patch: Value) -> Result<T, ValidationErrors> {
+    if !patch.is_object() {
+        return Err(ValidationErrors::single("", "invalid_type", "a merge patch must be a JSON object"));
+    }
+    let mut doc = serde_json::to_value(current)
+        .map_err(|e| ValidationErrors::single("", "invalid_value", e.to_string()))?;
+    json_patch::merge(&mut doc, &patch);
+    decode(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Thing {
+        name: String,
+        #[serde(default)]
+        note: Option<String>,
+        #[serde(default)]
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        a: Option<u32>,
+        b: Option<u32>,
+    }
+
+    fn codes(errors: ValidationErrors) -> Vec<(String, String)> {
+        errors.0.into_iter().map(|e| (e.field, e.code)).collect()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let unknown = decode::<Thing>(json!({"name": "x", "id": 1})).err().map(codes);
+        assert_eq!(unknown, Some(vec![("id".into(), "unknown_field".into())]));
+        let missing = decode::<Thing>(json!({})).err().map(codes);
+        assert_eq!(missing, Some(vec![("name".into(), "required".into())]));
+        let nested = decode::<Thing>(json!({"name": "x", "inner": {"a": "seven"}})).err().map(codes);
+        assert_eq!(nested, Some(vec![("inner.a".into(), "invalid_type".into())]));
+        let huge = decode::<Thing>(json!({"name": "x", "inner": {"a": 1e300}})).err().map(codes);
+        assert_eq!(huge, Some(vec![("inner.a".into(), "invalid_type".into())]));
+    }
+
+    #[test]
+    fn slices_that_are_not_json_are_told_apart() {
+        assert!(matches!(decode_slice::<Thing>(b"{\"name\": "), Err(None)));
+        assert!(matches!(decode_slice::<Thing>(b"{\"name\": \"x\"} trailing"), Err(None)));
+        assert!(matches!(decode_slice::<Thing>(b"{\"name\": 5}"), Err(Some(_))));
+        assert!(decode_slice::<Thing>(b"{\"name\": \"x\"}").is_ok());
+    }
+
+    #[test]
+    fn merge_follows_rfc_7396() {
+        let current = Thing { name: "a".into(), note: Some("n".into()), inner: Some(Inner { a: Some(1), b: Some(2) }) };
+        let merged = merge(&current, json!({"note": null, "inner": {"b": 3}}));
+        assert_eq!(
+            merged,
+            Ok(Thing { name: "a".into(), note: None, inner: Some(Inner { a: Some(1), b: Some(3) }) })
+        );
+    }
+
+    #[test]
+    fn merge_rejects_read_only_and_non_objects() {
+        let current = Thing { name: "a".into(), note: None, inner: None };
+        assert!(merge(&current, json!({"version": 3})).is_err());
+        assert!(merge(&current, json!([1])).is_err());
+        assert!(merge(&current, json!({"name": null})).is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! Field-level validation errors, collected rather than failing on the first.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// Dotted path of the field, e.g. `address.country` or `tags[2]`.
+    #[schema(example = "email")]
+    pub field: String,
+    /// Stable machine code, e.g. `invalid_format`, `too_long`, `required`.
+    #[schema(example = "invalid_format")]
+    pub code: String,
+    /// Human-readable explanation.
+    #[schema(example = "must be a valid email address")]
+    pub message: String,
+}
+
+/// All problems found in one input.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValidationErrors(pub Vec<FieldError>);
+
+impl ValidationErrors {
+    pub fn add(&mut self, field: impl Into<String>, code: &str, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    pub fn single(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.add(field, code, message);
+        errors
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(value)` when nothing was recorded.
+    pub fn into_result<T>(self, value: T) -> Result<T, Self> {
+        if self.is_empty() { Ok(value) } else { Err(self) }
+    }
+
+    /// Trims an optional string, turns blank into `None` and checks its length in characters.
+    pub fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
+        let trimmed = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
+        self.check_len(field, &trimmed, max);
+        Some(trimmed)
+    }
+
+    /// Records `too_long` or `invalid_characters` (control characters such as NUL).
+    pub fn check_len(&mut self, field: &str, value: &str, max: usize) {
+        if value.chars().count() > max {
+            self.add(field, "too_long", format!("must be at most {max} characters"));
+        }
+        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            self.add(field, "invalid_characters", "must not contain control characters");
+        }
+    }
+}
+
+impl std::fmt::Display for ValidationErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        f.write_str(&parts.join("; "))
+    }
+}
+
+impl std::error::Error for ValidationErrors {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_trims_and_blanks_become_none() {
+        let mut errors = ValidationErrors::default();
+        assert_eq!(errors.text("a", Some("  x ".into()), 5), Some("x".into()));
+        assert_eq!(errors.text("a", Some("   ".into()), 5), None);
+        assert_eq!(errors.text("a", None, 5), None);
+        assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn text_rejects_long_values_and_nul() {
+        let mut errors = ValidationErrors::default();
+        errors.text("name", Some("abcdef".into()), 5);
+        errors.text("nick", Some("a\0b".into()), 5);
+        let codes: Vec<_> = errors.0.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
+        assert_eq!(codes, [("name", "too_long"), ("nick", "invalid_characters")]);
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        let mut errors = ValidationErrors::default();
+        errors.check_len("name", "Юлія", 4);
+        assert!(errors.is_empty());
+    }
+}
