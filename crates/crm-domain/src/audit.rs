@@ -1,7 +1,7 @@
 //! Audit events: who changed which field of which record, from what to what.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -37,7 +37,7 @@ impl AuditAction {
 }
 
 /// One changed field. Nested objects are reported per leaf, as `address.city`.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Change {
     #[schema(example = "lifecycle_stage")]
     pub field: String,

@@ -433,6 +433,81 @@ fn validate_consents(e: &mut ValidationErrors, consents: Vec<Consent>) -> Vec<Co
     out
 }
 
+/// The filters `GET /v1/customers` accepts (and, later, what a segment saves).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerFilter {
+    pub kind: Option<CustomerKind>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub owner_id: Option<UserId>,
+    pub company_id: Option<CustomerId>,
+    /// Every tag listed must be present.
+    pub tags: Vec<String>,
+    pub email: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub updated_after: Option<DateTime<Utc>>,
+    pub updated_before: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of names, email, phone and company.
+    pub q: Option<String>,
+    /// List the deleted (restorable) customers instead of the live ones.
+    pub deleted: bool,
+}
+
+/// A list order: a timestamp column, ascending or descending, ties broken by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerSort {
+    pub field: SortField,
+    pub descending: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortField {
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl Default for CustomerSort {
+    fn default() -> Self {
+        CustomerSort { field: SortField::CreatedAt, descending: true }
+    }
+}
+
+impl CustomerSort {
+    pub const ACCEPTED: [&str; 4] = ["created_at", "-created_at", "updated_at", "-updated_at"];
+
+    pub fn parse(s: &str) -> Option<CustomerSort> {
+        let (descending, name) = match s.strip_prefix('-') {
+            Some(name) => (true, name),
+            None => (false, s),
+        };
+        let field = match name {
+            "created_at" => SortField::CreatedAt,
+            "updated_at" => SortField::UpdatedAt,
+            _ => return None,
+        };
+        Some(CustomerSort { field, descending })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match (self.field, self.descending) {
+            (SortField::CreatedAt, false) => "created_at",
+            (SortField::CreatedAt, true) => "-created_at",
+            (SortField::UpdatedAt, false) => "updated_at",
+            (SortField::UpdatedAt, true) => "-updated_at",
+        }
+    }
+
+    /// The sort key of a customer under this order.
+    pub fn key_of(self, customer: &Customer) -> DateTime<Utc> {
+        match self.field {
+            SortField::CreatedAt => customer.created_at,
+            SortField::UpdatedAt => customer.updated_at,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -520,6 +595,15 @@ mod tests {
     fn unknown_enum_values_are_rejected_by_decoding() {
         let err = decode::<CustomerInput>(json!({"kind": "robot"})).err();
         assert_eq!(err.map(|e| e.0[0].code.clone()).as_deref(), Some("invalid_value"));
+    }
+
+    #[test]
+    fn sorts_parse_and_print_back() {
+        for s in CustomerSort::ACCEPTED {
+            assert_eq!(CustomerSort::parse(s).map(CustomerSort::as_str), Some(s));
+        }
+        assert_eq!(CustomerSort::parse("-email"), None);
+        assert_eq!(CustomerSort::default().as_str(), "-created_at");
     }
 
     #[test]

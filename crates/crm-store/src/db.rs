@@ -1,0 +1,150 @@
+//! Connections to either database behind one type, and the two macros that let each query
+//! be written once: `per_backend!` for reads, `write_tx!` for transactions
+//! (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue instead of failing).
+
+use diesel::SqliteConnection;
+use diesel::connection::SimpleConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use crate::StoreError;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    /// `postgres://`, `postgresql://` or `sqlite://`; anything else is refused by name.
+    pub fn of_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite://") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err(StoreError::Config(format!(
+                "unsupported database URL scheme in {:?}: use sqlite://PATH or postgres://USER@HOST/DB",
+                url.split("://").next().unwrap_or(url)
+            )))
+        }
+    }
+}
+
+/// The file path of a `sqlite://` URL.
+pub(crate) fn sqlite_path(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+
+/// A pool of connections to one database.
+#[derive(Clone)]
+pub enum DbPool {
+    Pg(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+/// A connection checked out of a [`DbPool`].
+pub enum Conn {
+    Pg(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+impl DbPool {
+    pub fn open(url: &str, size: usize) -> Result<DbPool, StoreError> {
+        let build_error = |e: diesel_async::pooled_connection::deadpool::BuildError| StoreError::Config(e.to_string());
+        match Backend::of_url(url)? {
+            Backend::Postgres => {
+                let mut config = ManagerConfig::default();
+                // The default recycling pings the server on every checkout (≈ 35 % of throughput).
+                config.recycling_method = RecyclingMethod::Fast;
+                let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+                Pool::builder(manager).max_size(size).build().map(DbPool::Pg).map_err(build_error)
+            }
+            Backend::Sqlite => {
+                let mut config = ManagerConfig::default();
+                config.recycling_method = RecyclingMethod::Fast;
+                config.custom_setup = Box::new(establish_sqlite);
+                let manager = AsyncDieselConnectionManager::new_with_config(sqlite_path(url), config);
+                Pool::builder(manager).max_size(size).build().map(DbPool::Sqlite).map_err(build_error)
+            }
+        }
+    }
+
+    pub async fn get(&self) -> Result<Conn, StoreError> {
+        match self {
+            DbPool::Pg(pool) => pool.get().await.map(Conn::Pg).map_err(StoreError::from),
+            DbPool::Sqlite(pool) => pool.get().await.map(Conn::Sqlite).map_err(StoreError::from),
+        }
+    }
+
+    /// (connections open, connections idle, maximum) for `/metrics`.
+    pub fn usage(&self) -> (usize, usize, usize) {
+        let status = match self {
+            DbPool::Pg(pool) => pool.status(),
+            DbPool::Sqlite(pool) => pool.status(),
+        };
+        (status.size, status.available, status.max_size)
+    }
+}
+
+fn establish_sqlite(path: &str) -> BoxFuture<'_, diesel::ConnectionResult<SqliteConn>> {
+    async move {
+        let mut conn = SqliteConn::establish(path).await?;
+        conn.batch_execute(SQLITE_PRAGMAS)
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+        Ok(conn)
+    }
+    .boxed()
+}
+
+/// Sets the pragmas of a plain SQLite connection (migrations, tools).
+pub(crate) fn setup_sync_sqlite(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
+    conn.batch_execute(SQLITE_PRAGMAS)
+}
+
+/// Runs one read body on whichever connection `conn` holds. The body is expanded once per
+/// backend, so it is written once and type-checked against both.
+#[macro_export]
+macro_rules! per_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg(conn) => {
+                let $c: &mut diesel_async::AsyncPgConnection = &mut **conn;
+                $body
+            }
+            $crate::db::Conn::Sqlite(conn) => {
+                let $c: &mut $crate::db::SqliteConn = &mut **conn;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs one body in a write transaction: `BEGIN` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite
+/// (a deferred transaction that later writes fails with "database is locked" under load).
+#[macro_export]
+macro_rules! write_tx {
+    ($conn:expr, |$c:ident| $body:block) => {
+        match $conn {
+            $crate::db::Conn::Pg(conn) => {
+                use diesel_async::AsyncConnection as _;
+                let conn: &mut diesel_async::AsyncPgConnection = &mut **conn;
+                conn.transaction(async |$c| -> Result<_, $crate::StoreError> { $body }).await
+            }
+            $crate::db::Conn::Sqlite(conn) => {
+                let conn: &mut $crate::db::SqliteConn = &mut **conn;
+                conn.immediate_transaction(async |$c| -> Result<_, $crate::StoreError> { $body }).await
+            }
+        }
+    };
+}

@@ -1,0 +1,139 @@
+//! Idempotency keys: the first response to a key is stored and replayed for retries.
+
+use chrono::Duration;
+use crm_domain::WorkspaceId;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::schema::idempotency_keys as keys;
+use crate::types::{Id, Json, Ts, now};
+use crate::{Store, StoreError, per_backend, write_tx};
+
+/// A request still "in progress" after this long was cut off by a crash; a retry takes it over.
+const ABANDONED_AFTER: Duration = Duration::seconds(60);
+
+/// A response kept for replay.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// What a request carrying a key may do.
+#[derive(Debug)]
+pub enum Claim {
+    /// First use: go ahead, then `complete` or `release`.
+    Fresh,
+    /// The first request with this key has not finished.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+    /// The first request finished: replay its response.
+    Done(StoredResponse),
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = keys)]
+struct KeyRow {
+    request_hash: String,
+    status_code: Option<i32>,
+    response_body: Option<String>,
+    response_headers: Option<Json>,
+    created_at: Ts,
+}
+
+pub async fn claim(store: &Store, ws: WorkspaceId, caller: &str, key: &str, request_hash: &str) -> Result<Claim, StoreError> {
+    let at = now();
+    let mut conn = store.write().await?;
+    write_tx!(&mut conn, |c| {
+        let inserted = diesel::insert_into(keys::table)
+            .values((
+                keys::workspace_id.eq(Id(ws.0)),
+                keys::caller.eq(caller),
+                keys::key.eq(key),
+                keys::request_hash.eq(request_hash),
+                keys::created_at.eq(Ts(at)),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c)
+            .await?;
+        if inserted == 1 {
+            return Ok(Claim::Fresh);
+        }
+        let this = keys::table
+            .filter(keys::workspace_id.eq(Id(ws.0)))
+            .filter(keys::caller.eq(caller))
+            .filter(keys::key.eq(key));
+        let row: KeyRow = this.select(KeyRow::as_select()).first(c).await?;
+        if row.request_hash != request_hash {
+            return Ok(Claim::Mismatch);
+        }
+        match row.status_code {
+            Some(status) => {
+                let headers: Vec<(String, String)> = match row.response_headers {
+                    Some(json) => json.decode()?,
+                    None => Vec::new(),
+                };
+                Ok(Claim::Done(StoredResponse {
+                    status: u16::try_from(status).unwrap_or(200),
+                    body: row.response_body.unwrap_or_default(),
+                    headers,
+                }))
+            }
+            None if row.created_at.0 < at - ABANDONED_AFTER => {
+                diesel::update(this).set(keys::created_at.eq(Ts(at))).execute(c).await?;
+                Ok(Claim::Fresh)
+            }
+            None => Ok(Claim::InProgress),
+        }
+    })
+}
+
+pub async fn complete(
+    store: &Store,
+    ws: WorkspaceId,
+    caller: &str,
+    key: &str,
+    response: &StoredResponse,
+) -> Result<(), StoreError> {
+    let mut conn = store.write().await?;
+    per_backend!(&mut conn, |c| diesel::update(
+        keys::table
+            .filter(keys::workspace_id.eq(Id(ws.0)))
+            .filter(keys::caller.eq(caller))
+            .filter(keys::key.eq(key))
+    )
+    .set((
+        keys::status_code.eq(Some(i32::from(response.status))),
+        keys::response_body.eq(Some(&response.body)),
+        keys::response_headers.eq(Some(Json::of(&response.headers))),
+    ))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// Forgets a claimed key whose request failed on our side, so the client may retry.
+pub async fn release(store: &Store, ws: WorkspaceId, caller: &str, key: &str) -> Result<(), StoreError> {
+    let mut conn = store.write().await?;
+    per_backend!(&mut conn, |c| diesel::delete(
+        keys::table
+            .filter(keys::workspace_id.eq(Id(ws.0)))
+            .filter(keys::caller.eq(caller))
+            .filter(keys::key.eq(key))
+    )
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
+/// Deletes keys older than `max_age`; returns how many.
+pub async fn purge(store: &Store, max_age: Duration) -> Result<usize, StoreError> {
+    let cutoff = Ts(now() - max_age);
+    let mut conn = store.write().await?;
+    let n = per_backend!(&mut conn, |c| diesel::delete(keys::table.filter(keys::created_at.lt(cutoff)))
+        .execute(c)
+        .await)?;
+    Ok(n)
+}

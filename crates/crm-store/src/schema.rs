@@ -1,0 +1,164 @@
+//! One schema for both databases; see `types.rs` for the column types.
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    workspaces (id) {
+        id -> SqlUuid,
+        name -> Text,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    users (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        email -> Text,
+        name -> Text,
+        role -> Text,
+        password_hash -> Text,
+        active -> Bool,
+        last_login_at -> Nullable<SqlTs>,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    api_keys (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        name -> Text,
+        prefix -> Text,
+        key_hash -> Text,
+        scopes -> SqlJson,
+        expires_at -> Nullable<SqlTs>,
+        last_used_at -> Nullable<SqlTs>,
+        revoked_at -> Nullable<SqlTs>,
+        version -> BigInt,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    refresh_tokens (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        user_id -> SqlUuid,
+        family_id -> SqlUuid,
+        token_hash -> Text,
+        expires_at -> SqlTs,
+        used_at -> Nullable<SqlTs>,
+        revoked_at -> Nullable<SqlTs>,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    customers (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        kind -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        company_name -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        address_city -> Nullable<Text>,
+        address_region -> Nullable<Text>,
+        address_postal_code -> Nullable<Text>,
+        address_country -> Nullable<Text>,
+        social -> SqlJson,
+        lifecycle_stage -> Text,
+        owner_id -> Nullable<SqlUuid>,
+        tags -> SqlJson,
+        important_dates -> SqlJson,
+        custom_fields -> SqlJson,
+        consents -> SqlJson,
+        industry -> Nullable<Text>,
+        vat_number -> Nullable<Text>,
+        registration_number -> Nullable<Text>,
+        website -> Nullable<Text>,
+        employee_count -> Nullable<Integer>,
+        company_id -> Nullable<SqlUuid>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    customer_tags (customer_id, tag) {
+        workspace_id -> SqlUuid,
+        customer_id -> SqlUuid,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    audit_events (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        entity_type -> Text,
+        entity_id -> SqlUuid,
+        action -> Text,
+        actor_type -> Text,
+        actor_id -> Nullable<SqlUuid>,
+        changes -> SqlJson,
+        request_id -> Nullable<Text>,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    idempotency_keys (workspace_id, caller, key) {
+        workspace_id -> SqlUuid,
+        caller -> Text,
+        key -> Text,
+        request_hash -> Text,
+        status_code -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        response_headers -> Nullable<SqlJson>,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    workspaces,
+    users,
+    api_keys,
+    refresh_tokens,
+    customers,
+    customer_tags,
+    audit_events,
+    idempotency_keys,
+);
