@@ -1,0 +1,114 @@
+//! API keys: `crm_<prefix>_<secret>`, 190 random bits, stored as a SHA-256 hash. Verified
+//! keys are cached briefly so that a request does not cost a lookup and a write.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use crm_domain::api_key::ApiKey;
+use crm_domain::{ApiKeyId, WorkspaceId};
+use crm_store::Store;
+use crm_store::api_keys::KeySecret;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+
+/// How long a verified key is trusted without a lookup; a key revoked on another node
+/// stops working within this time (on this node, at once).
+const CACHE_TTL: Duration = Duration::from_secs(10);
+/// `last_used_at` is written at most this often per key.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+fn random(len: usize) -> String {
+    rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
+}
+
+pub fn hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// A new key: the full text to show once, and what the store keeps.
+pub fn generate() -> (String, KeySecret) {
+    let prefix = random(8);
+    let key = format!("crm_{prefix}_{}", random(32));
+    let secret = KeySecret { hash: hash(&key), prefix };
+    (key, secret)
+}
+
+struct Cached {
+    workspace_id: WorkspaceId,
+    key: ApiKey,
+    fetched: Instant,
+    touched: Option<Instant>,
+}
+
+#[derive(Default)]
+pub struct ApiKeyCache {
+    entries: RwLock<HashMap<String, Cached>>,
+}
+
+impl ApiKeyCache {
+    pub async fn authenticate(&self, store: &Store, presented: &str) -> Result<(WorkspaceId, ApiKey), ApiError> {
+        let unauthorized = || ApiError::unauthorized("the API key is not valid");
+        if !presented.starts_with("crm_") || presented.len() > 100 {
+            return Err(unauthorized());
+        }
+        let digest = hash(presented);
+        let cached = self.entries.read().ok().and_then(|entries| {
+            entries
+                .get(&digest)
+                .filter(|c| c.fetched.elapsed() < CACHE_TTL)
+                .map(|c| (c.workspace_id, c.key.clone(), c.touched))
+        });
+        let (workspace_id, key, touched) = match cached {
+            Some(hit) => hit,
+            None => {
+                let (workspace_id, key) = crm_store::api_keys::find_by_hash(store, &digest).await?.ok_or_else(unauthorized)?;
+                (workspace_id, key, None)
+            }
+        };
+        let now = Utc::now();
+        if key.revoked_at.is_some() {
+            return Err(ApiError::unauthorized("the API key has been revoked"));
+        }
+        if key.expires_at.is_some_and(|at| at <= now) {
+            return Err(ApiError::unauthorized("the API key has expired"));
+        }
+        let due = touched.is_none_or(|t| t.elapsed() >= TOUCH_EVERY);
+        if due {
+            crm_store::api_keys::touch(store, key.id, now).await?;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            let fetched = entries.get(&digest).filter(|c| c.fetched.elapsed() < CACHE_TTL).map_or(Instant::now(), |c| c.fetched);
+            let touched = if due { Some(Instant::now()) } else { touched };
+            entries.insert(digest, Cached { workspace_id, key: key.clone(), fetched, touched });
+        }
+        Ok((workspace_id, key))
+    }
+
+    /// Forgets a key at once (after revocation on this node).
+    pub fn forget(&self, id: ApiKeyId) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.retain(|_, c| c.key.id != id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_have_the_documented_shape() {
+        let (key, secret) = generate();
+        let parts: Vec<&str> = key.split('_').collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!((parts[0], parts[1].len(), parts[2].len()), ("crm", 8, 32));
+        assert_eq!(parts[1], secret.prefix);
+        assert_eq!(secret.hash, hash(&key));
+        assert_ne!(generate().0, key);
+    }
+}

@@ -1,0 +1,97 @@
+//! Who is calling: a user with a JWT or an integration with an API key. The gate middleware
+//! authenticates once per request; handlers take [`Caller`] and check a scope on their
+//! first line.
+
+pub mod api_key;
+pub mod jwt;
+pub mod password;
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use crm_domain::WorkspaceId;
+use crm_domain::access::{Actor, Scope};
+use crm_store::Context;
+
+use crate::error::{ApiError, ErrorCode};
+use crate::middleware::RequestId;
+use crate::state::AppState;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub workspace_id: WorkspaceId,
+    pub actor: Actor,
+    pub scopes: Vec<Scope>,
+    request_id: Option<String>,
+}
+
+impl Caller {
+    /// Fails with 403 unless the caller holds `scope` (or one implying it).
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.iter().any(|held| scope.implied_by(*held)) {
+            Ok(())
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden, format!("this operation needs the `{}` scope", scope.as_str())))
+        }
+    }
+
+    /// The write context stamped on audit events.
+    pub fn context(&self) -> Context {
+        Context { workspace_id: self.workspace_id, actor: self.actor, request_id: self.request_id.clone() }
+    }
+
+    /// The identity idempotency keys and rate limits are scoped to.
+    pub fn key(&self) -> String {
+        match self.actor {
+            Actor::User(id) => format!("user:{id}"),
+            Actor::ApiKey(id) => format!("api_key:{id}"),
+            Actor::System => "system".to_owned(),
+        }
+    }
+}
+
+/// What the gate found out about the request's credentials.
+#[derive(Clone)]
+pub enum Authentication {
+    Caller(Caller),
+    Failed(String),
+}
+
+/// Reads the credentials of a request: `X-API-Key` or `Authorization: Bearer`.
+/// `Ok(None)` when there are none.
+pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
+    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let header = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or_default().to_owned());
+    if let Some(key) = header("x-api-key") {
+        let (workspace_id, key) = state.api_keys.authenticate(&state.store, &key).await?;
+        return Ok(Some(Caller { workspace_id, actor: Actor::ApiKey(key.id), scopes: key.scopes, request_id }));
+    }
+    if let Some(authorization) = header("authorization") {
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let claims = state.jwt.verify(token.trim())?;
+        return Ok(Some(Caller {
+            workspace_id: claims.workspace_id,
+            actor: Actor::User(claims.user_id),
+            scopes: claims.role.scopes(),
+            request_id,
+        }));
+    }
+    Ok(None)
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match req.extensions().get::<Authentication>() {
+            Some(Authentication::Caller(caller)) => Ok(caller.clone()),
+            Some(Authentication::Failed(detail)) => Err(ApiError::unauthorized(detail.clone())),
+            None => Err(ApiError::unauthorized("send an `X-API-Key` header or an `Authorization: Bearer` token")),
+        })
+    }
+}

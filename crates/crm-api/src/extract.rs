@@ -1,0 +1,108 @@
+//! Request extractors that answer bad input with problem+json: JSON bodies with field paths
+//! in their errors, query strings that reject unknown parameters, `If-Match` versions.
+
+use std::future::{Ready, ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::web::{self, Bytes};
+use actix_web::{FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ApiError, ErrorCode};
+
+fn payload_error(e: &actix_web::Error) -> ApiError {
+    if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than the limit of this endpoint")
+    } else {
+        ApiError::new(ErrorCode::MalformedJson, format!("the body could not be read: {e}"))
+    }
+}
+
+/// Reads the whole body, within the configured limit.
+pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, payload).await.map_err(|e| payload_error(&e))
+}
+
+/// A JSON body (`application/json` or any `+json` type such as `application/merge-patch+json`).
+pub struct JsonBody<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let read = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = read.await.map_err(|e| payload_error(&e))?;
+            if !json {
+                return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as `Content-Type: application/json`"));
+            }
+            match crm_domain::patch::decode_slice::<T>(&bytes) {
+                Ok(value) => Ok(JsonBody(value)),
+                Err(Some(errors)) => Err(errors.into()),
+                Err(None) => Err(ApiError::new(ErrorCode::MalformedJson, "the body is not valid JSON")),
+            }
+        })
+    }
+}
+
+/// Query parameters decoded into `T` (which should `deny_unknown_fields`), naming the
+/// offending parameter in the error.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for QueryParams<T> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let query = req.query_string().as_bytes();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query));
+        ready(serde_path_to_error::deserialize(de).map(QueryParams).map_err(|e| {
+            let message = e.inner().to_string();
+            let field = match e.path().to_string() {
+                path if path == "." => message.split('`').nth(1).unwrap_or("query").to_owned(),
+                path => path,
+            };
+            ApiError::parameter(&field, message)
+        }))
+    }
+}
+
+/// The version an `If-Match` header names: `"3"`, `W/"3"` or `3`; `*` or no header means any.
+pub struct IfMatch(pub Option<i64>);
+
+impl FromRequest for IfMatch {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let Some(value) = req.headers().get(header::IF_MATCH) else {
+            return ready(Ok(IfMatch(None)));
+        };
+        let raw = value.to_str().unwrap_or_default().trim();
+        if raw == "*" {
+            return ready(Ok(IfMatch(None)));
+        }
+        let version = raw.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok().filter(|v| *v > 0);
+        ready(match version {
+            Some(v) => Ok(IfMatch(Some(v))),
+            None => Err(ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag this API sent, such as \"3\"")),
+        })
+    }
+}
+
+/// Maps actix's own path-extractor errors (such as a malformed UUID) to problem+json.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|e, _| ApiError::parameter("id", format!("not a valid identifier: {e}")).into())
+}

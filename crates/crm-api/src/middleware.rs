@@ -1,0 +1,207 @@
+//! Middleware. `request_context` wraps every request: request id, access log, metrics.
+//! `gate` wraps `/v1`: authentication, the per-caller rate limit and idempotency keys.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use crm_store::idempotency::{self, Claim, StoredResponse};
+use governor::clock::{Clock, DefaultClock};
+use sha2::{Digest, Sha256};
+
+use crate::auth::{Authentication, Caller, authenticate};
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::read_body;
+use crate::state::AppState;
+
+/// The id of the current request, from `X-Request-Id` or generated.
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let ok = !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| text.to_owned())
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let mut res = next.call(req).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    if let Some(state) = state {
+        state.metrics.observe(&route, method.as_str(), status, elapsed.as_secs_f64());
+    }
+    log::info!("{id} {method} {path} {status} {:.2}ms", elapsed.as_secs_f64() * 1000.0);
+    Ok(res)
+}
+
+fn respond(req: ServiceRequest, error: ApiError) -> ServiceResponse<BoxBody> {
+    req.into_response(error.error_response())
+}
+
+pub async fn gate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().map(|d| d.clone().into_inner()) else {
+        return Ok(respond(req, ApiError::internal("gate", "application state missing")));
+    };
+    let caller = match authenticate(&state, req.request()).await {
+        Ok(Some(caller)) => {
+            req.extensions_mut().insert(Authentication::Caller(caller.clone()));
+            Some(caller)
+        }
+        Ok(None) => None,
+        Err(e) if e.code == ErrorCode::Unauthorized => {
+            req.extensions_mut().insert(Authentication::Failed(e.detail));
+            None
+        }
+        Err(e) => return Ok(respond(req, e)),
+    };
+
+    let limit_key = match &caller {
+        Some(caller) => caller.key(),
+        None => format!("ip:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()),
+    };
+    let remaining = match state.limiter.check_key(&limit_key) {
+        Ok(snapshot) => snapshot.remaining_burst_capacity(),
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let error = ApiError {
+                retry_after: Some(wait.as_secs().max(1)),
+                ..ApiError::new(ErrorCode::RateLimited, "slow down: the rate limit for this caller is exceeded")
+            };
+            let mut res = respond(req, error);
+            rate_limit_headers(&mut res, state.rate_limit_burst, 0);
+            return Ok(res);
+        }
+    };
+
+    let idempotency_key = req.headers().get("idempotency-key").cloned();
+    let mut res = match (req.method() == Method::POST, idempotency_key, caller) {
+        (true, Some(key), Some(caller)) => idempotent(&state, &caller, key, req, next).await?,
+        _ => next.call(req).await?.map_into_boxed_body(),
+    };
+    rate_limit_headers(&mut res, state.rate_limit_burst, remaining);
+    Ok(res)
+}
+
+fn rate_limit_headers(res: &mut ServiceResponse<BoxBody>, limit: u32, remaining: u32) {
+    let headers = res.headers_mut();
+    headers.insert(HeaderName::from_static("ratelimit-limit"), HeaderValue::from(limit));
+    headers.insert(HeaderName::from_static("ratelimit-remaining"), HeaderValue::from(remaining));
+}
+
+/// Headers worth replaying with a stored response.
+const REPLAYED_HEADERS: [&str; 3] = ["content-type", "location", "etag"];
+
+async fn idempotent(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    key: HeaderValue,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let key = match key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 => k.to_owned(),
+        _ => {
+            let error = ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters");
+            return Ok(respond(req, error));
+        }
+    };
+    let (http_req, mut payload) = req.parts_mut();
+    let body = match read_body(http_req, &mut payload).await {
+        Ok(body) => body,
+        Err(e) => return Ok(respond(req, e)),
+    };
+    let mut hasher = Sha256::new();
+    for part in [req.method().as_str(), req.path(), req.query_string()] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(&body);
+    let request_hash = hex::encode(hasher.finalize());
+    let caller_key = caller.key();
+    let ws = caller.workspace_id;
+
+    match idempotency::claim(&state.store, ws, &caller_key, &key, &request_hash).await {
+        Err(e) => return Ok(respond(req, e.into())),
+        Ok(Claim::Mismatch) => {
+            let detail = "this Idempotency-Key was used with a different request; use a new key";
+            return Ok(respond(req, ApiError::new(ErrorCode::IdempotencyKeyReused, detail)));
+        }
+        Ok(Claim::InProgress) => {
+            let error = ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(ErrorCode::IdempotencyKeyInUse, "the first request with this key is still running")
+            };
+            return Ok(respond(req, error));
+        }
+        Ok(Claim::Done(stored)) => {
+            let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
+            let mut response = HttpResponse::build(status);
+            for (name, value) in &stored.headers {
+                response.insert_header((name.as_str(), value.as_str()));
+            }
+            response.insert_header(("idempotent-replayed", "true"));
+            return Ok(req.into_response(response.body(stored.body)));
+        }
+        Ok(Claim::Fresh) => {}
+    }
+
+    req.set_payload(body.into());
+    let res = next.call(req).await?;
+    let status = res.status();
+    if status.is_server_error() {
+        // Our failure, not the client's: let a retry run the request again.
+        if let Err(e) = idempotency::release(&state.store, ws, &caller_key, &key).await {
+            log::error!("releasing idempotency key: {e}");
+        }
+        return Ok(res.map_into_boxed_body());
+    }
+    let (http_req, response) = res.into_parts();
+    let (response, body) = response.into_parts();
+    let bytes = match actix_web::body::to_bytes(body).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            let error = ApiError::internal("idempotency", "response body could not be read");
+            return Ok(ServiceResponse::new(http_req, error.error_response()));
+        }
+    };
+    let headers = REPLAYED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = response.headers().get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    let stored = StoredResponse { status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned(), headers };
+    if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
+        log::error!("storing idempotent response: {e}");
+    }
+    Ok(ServiceResponse::new(http_req, response.set_body(BoxBody::new(bytes))))
+}

@@ -1,0 +1,231 @@
+//! The OpenAPI document: generated from the handlers' own attributes, then completed with
+//! what every operation shares (problem responses, `Idempotency-Key`, `If-Match`).
+
+use actix_web::App;
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, Required};
+use utoipa::{Modify, OpenApi as _, PartialSchema, ToSchema};
+use utoipa_actix_web::AppExt;
+
+use crate::error::{ErrorCode, Problem};
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "CRM API",
+        description = "Customers, identity and access of the CRM service.\n\n\
+            Conventions: JSON in and out; errors are `application/problem+json` with a stable `code`; \
+            lists are cursor-paginated (`limit` ≤ 200, `next_cursor`); every resource has a `version` sent as \
+            `ETag`, and `PATCH`/`DELETE` honour `If-Match` (412 `version_mismatch` when stale); every `POST` \
+            accepts `Idempotency-Key` (replays carry `Idempotent-Replayed: true`); requests are rate limited \
+            per caller (429 `rate_limited` with `Retry-After`; `RateLimit-Limit`/`RateLimit-Remaining` headers).",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&Security),
+    components(schemas(Problem)),
+    security(("api_key" = []), ("bearer" = [])),
+    tags(
+        (name = "auth", description = "Sign-in, tokens and the current caller"),
+        (name = "users", description = "People of the workspace and their roles"),
+        (name = "api-keys", description = "Credentials for integrations, with scopes"),
+        (name = "customers", description = "People and companies"),
+        (name = "system", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key: `crm_<prefix>_<secret>`",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from `POST /v1/auth/login`"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The schema of a JSON Merge Patch of `T`: every field optional, and nullable to clear it.
+pub fn merge_patch_of<T: ToSchema>() -> RefOr<Schema> {
+    let RefOr::T(Schema::Object(mut object)) = T::schema() else {
+        return T::schema();
+    };
+    object.required.clear();
+    for property in object.properties.values_mut() {
+        let nullable = OneOfBuilder::new()
+            .item(property.clone())
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build();
+        *property = RefOr::T(Schema::OneOf(nullable));
+    }
+    object.description = Some(format!(
+        "A JSON Merge Patch (RFC 7396) of `{}`: absent fields stay as they are, `null` clears a field.",
+        T::name()
+    ));
+    RefOr::T(Schema::Object(object))
+}
+
+/// Declares a documentation-only type whose schema is the merge patch of another.
+#[macro_export]
+macro_rules! merge_patch_schema {
+    ($name:ident, $of:ty) => {
+        /// A JSON Merge Patch (RFC 7396); see the schema's description.
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                $crate::openapi::merge_patch_of::<$of>()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+                <$of as utoipa::ToSchema>::schemas(schemas);
+            }
+        }
+    };
+}
+
+fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let content = ContentBuilder::new().schema(Some(Problem::schema())).build();
+    RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", content).build())
+}
+
+fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).max_length(Some(255))))
+        .build()
+}
+
+fn error_description(codes: &[ErrorCode]) -> String {
+    let names: Vec<String> = codes.iter().map(|c| format!("`{}`", c.as_str())).collect();
+    format!("Problem: {}", names.join(", "))
+}
+
+/// Adds what every operation shares, so that no handler can forget to document it.
+fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
+    use ErrorCode::*;
+    let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({}))));
+    let has_body = op.request_body.is_some();
+    let mut statuses: Vec<(&str, Vec<ErrorCode>)> = Vec::new();
+    let mut bad_request = vec![InvalidParameter, InvalidHeader];
+    if has_body {
+        bad_request.push(MalformedJson);
+    }
+    if path.contains("cursor") || op.parameters.as_ref().is_some_and(|ps| ps.iter().any(|p| p.name == "cursor")) {
+        bad_request.push(InvalidCursor);
+    }
+    statuses.push(("400", bad_request));
+    if !public {
+        statuses.push(("401", vec![Unauthorized]));
+        statuses.push(("403", vec![Forbidden]));
+    } else if path.ends_with("/login") {
+        statuses.push(("401", vec![InvalidCredentials]));
+    } else if path.starts_with("/v1/") {
+        statuses.push(("401", vec![Unauthorized]));
+    }
+    if path.contains('{') {
+        statuses.push(("404", vec![NotFound]));
+    }
+    if *method == HttpMethod::Post {
+        statuses.push(("409", vec![IdempotencyKeyInUse, EmailTaken, EditConflict]));
+    }
+    if matches!(method, HttpMethod::Patch | HttpMethod::Delete) || path.ends_with("/restore") {
+        statuses.push(("412", vec![VersionMismatch]));
+    }
+    if has_body || *method == HttpMethod::Post {
+        statuses.push(("413", vec![PayloadTooLarge]));
+        statuses.push(("415", vec![UnsupportedMediaType]));
+        statuses.push(("422", vec![ValidationFailed, IdempotencyKeyReused]));
+    }
+    if path.starts_with("/v1/") {
+        statuses.push(("429", vec![RateLimited]));
+    }
+    statuses.push(("500", vec![InternalError]));
+    statuses.push(("503", vec![ServiceUnavailable]));
+    for (status, codes) in statuses {
+        op.responses.responses.insert(status.to_owned(), problem_response(&error_description(&codes)));
+    }
+
+    let parameters = op.parameters.get_or_insert_with(Vec::new);
+    parameters.push(header_param("X-Request-Id", "Echoed in the response; generated when absent."));
+    if *method == HttpMethod::Post && !public {
+        parameters.push(header_param(
+            "Idempotency-Key",
+            "Makes the request safe to retry: the first response is stored for 24 h and replayed.",
+        ));
+    }
+    if matches!(method, HttpMethod::Patch | HttpMethod::Delete) || path.ends_with("/restore") {
+        parameters.push(header_param("If-Match", "The `ETag` you read; a stale one is answered 412."));
+    }
+}
+
+/// The complete document, as `/openapi.json` serves it.
+pub fn spec() -> OpenApi {
+    let (_, mut api) = crate::startup::register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    for (path, item) in api.paths.paths.iter_mut() {
+        let operations = [
+            (HttpMethod::Get, &mut item.get),
+            (HttpMethod::Post, &mut item.post),
+            (HttpMethod::Patch, &mut item.patch),
+            (HttpMethod::Delete, &mut item.delete),
+            (HttpMethod::Put, &mut item.put),
+        ];
+        for (method, op) in operations {
+            if let Some(op) = op {
+                complete_operation(path, &method, op);
+            }
+        }
+    }
+    api
+}
+
+/// The document as pretty JSON: what `crm openapi` prints and `openapi/openapi.json` holds.
+pub fn spec_json() -> String {
+    let mut text = spec().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_is_documented_somewhere() {
+        let text = spec_json();
+        for code in ErrorCode::ALL {
+            assert!(text.contains(&format!("`{}`", code.as_str())), "{} is not in the spec", code.as_str());
+        }
+    }
+
+    #[test]
+    fn patch_schemas_make_every_field_optional() {
+        let text = spec_json();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        let patch = &doc["components"]["schemas"]["CustomerPatch"];
+        assert!(patch.is_object(), "CustomerPatch schema missing");
+        assert!(patch.get("required").is_none_or(|r| r.as_array().is_some_and(|a| a.is_empty())));
+    }
+}

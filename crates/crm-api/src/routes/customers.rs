@@ -1,0 +1,267 @@
+//! Customers: the template resource. Create, read, merge-patch, soft delete and restore,
+//! keyset-paginated lists with filters, and the audit history of each customer.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, Utc};
+use crm_domain::CustomerId;
+use crm_domain::UserId;
+use crm_domain::access::Scope;
+use crm_domain::audit::AuditEvent;
+use crm_domain::customer::{Customer, CustomerFilter, CustomerInput, CustomerKind, CustomerSort, LifecycleStage};
+use crm_domain::page::{Cursor, Page, paginate};
+use crm_domain::patch::merge;
+use crm_store::{audit, customers};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::users::PageParams;
+use super::{created, decode_cursor, page_limit, versioned};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{IfMatch, JsonBody, QueryParams};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create_customer)
+        .service(list_customers)
+        .service(get_customer)
+        .service(update_customer)
+        .service(delete_customer)
+        .service(restore_customer)
+        .service(customer_history);
+}
+
+crate::merge_patch_schema!(CustomerPatch, CustomerInput);
+
+fn location(customer: &Customer) -> String {
+    format!("/v1/customers/{}", customer.id)
+}
+
+/// Create a customer (a person or a company).
+#[utoipa::path(
+    tag = "customers",
+    request_body = CustomerInput,
+    responses((status = 201, body = Customer, headers(("Location" = String), ("ETag" = String))))
+)]
+#[post("/customers")]
+pub async fn create_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonBody<CustomerInput>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersWrite)?;
+    let input = body.0.validate()?;
+    let customer = customers::create(&state.store, &caller.context(), input).await?;
+    Ok(created(location(&customer), customer.version, &customer))
+}
+
+/// Filters, order and paging of the customer list.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1 to 200; default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page (with the same `sort`).
+    cursor: Option<String>,
+    /// `created_at`, `-created_at` (default), `updated_at` or `-updated_at`.
+    sort: Option<String>,
+    kind: Option<CustomerKind>,
+    lifecycle_stage: Option<LifecycleStage>,
+    owner_id: Option<UserId>,
+    /// Persons who work for this company.
+    company_id: Option<CustomerId>,
+    /// Comma-separated; every tag must be present.
+    tag: Option<String>,
+    email: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    country: Option<String>,
+    city: Option<String>,
+    created_after: Option<DateTime<Utc>>,
+    created_before: Option<DateTime<Utc>>,
+    updated_after: Option<DateTime<Utc>>,
+    updated_before: Option<DateTime<Utc>>,
+    /// Case-insensitive search in names, email, phone and company name.
+    q: Option<String>,
+    /// `true` lists deleted (restorable) customers instead.
+    deleted: Option<bool>,
+}
+
+impl ListParams {
+    fn filter(&self) -> ApiResult<CustomerFilter> {
+        let tags: Vec<String> = self
+            .tag
+            .as_deref()
+            .map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
+        let email = match &self.email {
+            Some(raw) => Some(
+                crm_domain::values::parse_email(raw).map_err(|e| ApiError::parameter("email", e.message))?,
+            ),
+            None => None,
+        };
+        let country = match &self.country {
+            Some(raw) => Some(
+                crm_domain::values::parse_country(raw).map_err(|e| ApiError::parameter("country", e.message))?,
+            ),
+            None => None,
+        };
+        let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
+        if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(ApiError::parameter("q", "must be at most 200 characters"));
+        }
+        Ok(CustomerFilter {
+            kind: self.kind,
+            lifecycle_stage: self.lifecycle_stage,
+            owner_id: self.owner_id,
+            company_id: self.company_id,
+            tags,
+            email,
+            country,
+            city: self.city.as_deref().map(str::trim).map(str::to_owned),
+            created_after: self.created_after,
+            created_before: self.created_before,
+            updated_after: self.updated_after,
+            updated_before: self.updated_before,
+            q,
+            deleted: self.deleted.unwrap_or(false),
+        })
+    }
+}
+
+/// List customers: filter, sort, and page with a cursor (deep pages cost what the first does).
+#[utoipa::path(tag = "customers", params(ListParams), responses((status = 200, body = Page<Customer>)))]
+#[get("/customers")]
+pub async fn list_customers(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: QueryParams<ListParams>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersRead)?;
+    let params = query.0;
+    let limit = page_limit(params.limit)?;
+    let sort = match params.sort.as_deref() {
+        None => CustomerSort::default(),
+        Some(s) => CustomerSort::parse(s).ok_or_else(|| {
+            ApiError::parameter("sort", format!("must be one of {}", CustomerSort::ACCEPTED.join(", ")))
+        })?,
+    };
+    let after = decode_cursor(params.cursor.as_deref(), sort.as_str())?;
+    let filter = params.filter()?;
+    let rows = customers::list(&state.store, caller.workspace_id, &filter, sort, after.as_ref(), limit).await?;
+    Ok(HttpResponse::Ok().json(paginate(rows, limit, |c| customers::cursor_after(sort, c))))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetParams {
+    /// `true` returns the customer even when it is deleted.
+    include_deleted: Option<bool>,
+}
+
+/// One customer.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = CustomerId, Path), GetParams),
+    responses((status = 200, body = Customer, headers(("ETag" = String))))
+)]
+#[get("/customers/{id}")]
+pub async fn get_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<CustomerId>,
+    query: QueryParams<GetParams>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersRead)?;
+    let include_deleted = query.0.include_deleted.unwrap_or(false);
+    let customer = customers::get(&state.store, caller.workspace_id, id.into_inner(), include_deleted).await?;
+    Ok(versioned(customer.version, &customer))
+}
+
+/// Update a customer with a JSON Merge Patch (RFC 7396): absent fields stay, `null` clears.
+///
+/// Send `If-Match` with the ETag you read to be sure you do not overwrite someone else's change.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = CustomerId, Path)),
+    request_body(content = CustomerPatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, body = Customer, headers(("ETag" = String))), (status = 409, description = "edit_conflict"), (status = 412, description = "version_mismatch"))
+)]
+#[patch("/customers/{id}")]
+pub async fn update_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<CustomerId>,
+    if_match: IfMatch,
+    body: JsonBody<serde_json::Value>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersWrite)?;
+    let patch = body.0;
+    let customer = customers::update(&state.store, &caller.context(), id.into_inner(), if_match.0, |current| {
+        merge(&current.data, patch.clone())?.validate()
+    })
+    .await?;
+    Ok(versioned(customer.version, &customer))
+}
+
+/// Delete a customer (soft: restorable with `POST /v1/customers/{id}/restore`).
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = CustomerId, Path)),
+    responses((status = 204, description = "Deleted"), (status = 412, description = "version_mismatch"))
+)]
+#[delete("/customers/{id}")]
+pub async fn delete_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<CustomerId>,
+    if_match: IfMatch,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersWrite)?;
+    customers::set_deleted(&state.store, &caller.context(), id.into_inner(), if_match.0, true).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Restore a deleted customer. Restoring a live customer changes nothing.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = CustomerId, Path)),
+    responses((status = 200, body = Customer, headers(("ETag" = String))), (status = 412, description = "version_mismatch"))
+)]
+#[post("/customers/{id}/restore")]
+pub async fn restore_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<CustomerId>,
+    if_match: IfMatch,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersWrite)?;
+    let customer = customers::set_deleted(&state.store, &caller.context(), id.into_inner(), if_match.0, false).await?;
+    Ok(versioned(customer.version, &customer))
+}
+
+/// The audit history of a customer, newest first: who changed which field, from what to what.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = CustomerId, Path), PageParams),
+    responses((status = 200, body = Page<AuditEvent>))
+)]
+#[get("/customers/{id}/history")]
+pub async fn customer_history(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<CustomerId>,
+    query: QueryParams<PageParams>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersRead)?;
+    let id = id.into_inner();
+    let limit = page_limit(query.0.limit)?;
+    let after = decode_cursor(query.0.cursor.as_deref(), super::BY_ID)?;
+    if !customers::exists(&state.store, caller.workspace_id, id).await? {
+        return Err(ApiError::not_found());
+    }
+    let events = audit::history(&state.store, caller.workspace_id, "customer", id.0, after.map(|c: Cursor| c.id), limit).await?;
+    Ok(HttpResponse::Ok().json(paginate(events, limit, |e| super::id_cursor(e.id.0))))
+}

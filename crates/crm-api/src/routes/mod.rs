@@ -1,0 +1,65 @@
+//! One module per resource, each with its handlers and a `configure` that registers them.
+//! Shared here: response builders and list parameters.
+
+pub mod api_keys;
+pub mod auth;
+pub mod customers;
+pub mod system;
+pub mod users;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use crm_domain::page::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
+use serde::Serialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+/// Registers every `/v1` route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    auth::configure(cfg);
+    users::configure(cfg);
+    api_keys::configure(cfg);
+    customers::configure(cfg);
+}
+
+fn etag(version: i64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+/// `201 Created` with `Location` and `ETag`.
+pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> HttpResponse {
+    HttpResponse::Created().insert_header((header::LOCATION, location)).insert_header(etag(version)).json(body)
+}
+
+/// `200 OK` with `ETag`.
+pub fn versioned<T: Serialize>(version: i64, body: &T) -> HttpResponse {
+    HttpResponse::Ok().insert_header(etag(version)).json(body)
+}
+
+/// The page size: 50 unless asked, at most 200.
+pub fn page_limit(limit: Option<u32>) -> ApiResult<u32> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::parameter("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+/// Decodes a cursor made for `sort`.
+pub fn decode_cursor(cursor: Option<&str>, sort: &str) -> ApiResult<Option<Cursor>> {
+    match cursor {
+        None => Ok(None),
+        Some(raw) => Cursor::decode(raw, sort)
+            .map(Some)
+            .ok_or_else(|| ApiError::new(ErrorCode::InvalidCursor, "the cursor is not one this list returned")),
+    }
+}
+
+/// Cursors of lists ordered newest first by id.
+pub const BY_ID: &str = "-id";
+
+pub fn id_cursor(id: Uuid) -> Cursor {
+    Cursor { sort: BY_ID.to_owned(), at: None, id }
+}

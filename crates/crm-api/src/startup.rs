@@ -1,0 +1,108 @@
+//! Building and running the server. `Application::build` binds and returns the port, so
+//! tests bind port 0 and production the configured address through the same code.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::config::Config;
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::path_config;
+use crate::middleware::{gate, request_context};
+use crate::routes::{self, system};
+use crate::state::AppState;
+
+/// How long idempotency keys are kept.
+const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
+
+/// Every route, on an app that may or may not be served (the spec is built from the same list).
+pub fn register<T, B>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<B>, Error = actix_web::Error, InitError = ()>,
+    B: MessageBody + 'static,
+{
+    app.service(system::healthz)
+        .service(system::readyz)
+        .service(system::metrics)
+        .service(scope::scope("/v1").wrap(from_fn(gate)).configure(routes::configure))
+}
+
+async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path())))
+}
+
+async fn docs_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let url = config.database_url.clone();
+        let applied = tokio::task::spawn_blocking(move || crm_store::run_migrations(&url)).await??;
+        if applied > 0 {
+            log::info!("applied {applied} migration(s)");
+        }
+        let store = crm_store::Store::open(&config.database_url, config.replica_url.as_deref(), config.pool_size)?;
+        let state = web::Data::from(AppState::new(&config, store)?);
+        let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
+        let port = listener.local_addr()?.port();
+        let spec = crate::openapi::spec();
+        let body_limit = config.body_limit;
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let (app, _) = register(
+                App::new()
+                    .app_data(app_state.clone())
+                    .app_data(web::PayloadConfig::new(body_limit))
+                    .app_data(path_config())
+                    .wrap(from_fn(request_context))
+                    .into_utoipa_app(),
+            )
+            .split_for_parts();
+            app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
+                .route("/docs", web::get().to(docs_redirect))
+                .default_service(web::to(unknown_route))
+        })
+        .workers(config.workers)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop; housekeeping runs alongside.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let housekeeping = tokio::spawn(async move {
+            loop {
+                match crm_store::idempotency::purge(&state.store, IDEMPOTENCY_RETENTION).await {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("purged {n} expired idempotency keys"),
+                    Err(e) => log::warn!("purging idempotency keys: {e}"),
+                }
+                state.limiter.retain_recent();
+                state.login_limiter.retain_recent();
+                tokio::time::sleep(Duration::from_secs(600)).await;
+            }
+        });
+        let result = self.server.await;
+        housekeeping.abort();
+        result
+    }
+}

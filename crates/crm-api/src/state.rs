@@ -1,0 +1,52 @@
+//! What every handler can reach: the store, keys, limiters and metrics.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::DefaultClock;
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use crm_store::Store;
+
+use crate::auth::api_key::ApiKeyCache;
+use crate::auth::jwt::JwtKeys;
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+pub type KeyedLimiter =
+    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
+pub struct AppState {
+    pub store: Store,
+    pub jwt: JwtKeys,
+    pub api_keys: ApiKeyCache,
+    /// Requests per caller. Per node: with N nodes a caller gets up to N times the rate.
+    pub limiter: KeyedLimiter,
+    pub rate_limit_burst: u32,
+    /// Sign-in attempts per email.
+    pub login_limiter: KeyedLimiter,
+    pub metrics: Metrics,
+    pub decoy_hash: String,
+}
+
+fn non_zero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+impl AppState {
+    pub fn new(config: &Config, store: Store) -> prometheus::Result<Arc<AppState>> {
+        let quota = Quota::per_second(non_zero(config.rate_limit_per_second)).allow_burst(non_zero(config.rate_limit_burst));
+        let login_quota = Quota::per_minute(non_zero(config.login_attempts_per_minute));
+        Ok(Arc::new(AppState {
+            store,
+            jwt: JwtKeys::new(&config.jwt_secret),
+            api_keys: ApiKeyCache::default(),
+            limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
+            rate_limit_burst: config.rate_limit_burst,
+            login_limiter: RateLimiter::keyed(login_quota).with_middleware::<StateInformationMiddleware>(),
+            metrics: Metrics::new()?,
+            decoy_hash: crate::auth::password::decoy_hash(),
+        }))
+    }
+}
