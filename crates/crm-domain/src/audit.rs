@@ -83,8 +83,19 @@ fn diff_into(prefix: &str, before: &Value, after: &Value, out: &mut Vec<Change>)
         }
         (Value::Object(a), Value::Null) => diff_into(prefix, before, &Value::Object(empty_like(a)), out),
         (Value::Null, Value::Object(b)) => diff_into(prefix, &Value::Object(empty_like(b)), after, out),
+        _ if is_empty(before) && is_empty(after) => {}
         _ if before != after => out.push(Change { field: prefix.to_owned(), from: before.clone(), to: after.clone() }),
         _ => {}
+    }
+}
+
+/// `null`, `[]` and `{}` all mean "nothing here": going from one to another is no change.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
     }
 }
 
@@ -118,6 +129,12 @@ mod tests {
         assert_eq!(fields(&changes), ["address.city"]);
         let cleared = diff(&json!({"address": {"city": "Tallinn"}}), &json!({}));
         assert_eq!(cleared[0].to, Value::Null);
+    }
+
+    #[test]
+    fn empty_collections_are_no_change_from_null() {
+        let changes = diff(&json!({}), &json!({"tags": [], "custom_fields": {}, "name": "x"}));
+        assert_eq!(fields(&changes), ["name"]);
     }
 
     #[test]
