@@ -37,9 +37,14 @@ pub async fn bootstrap(database_url: &str, workspace: &str, email: &str, passwor
     if workspace.is_empty() || workspace.chars().count() > 200 {
         anyhow::bail!("the workspace name must be 1 to 200 characters");
     }
-    let admin = NewUser { email: email.to_owned(), name: "Administrator".to_owned(), role: Role::Admin, password: password.to_owned() }
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let admin = NewUser {
+        email: email.to_owned(),
+        name: "Administrator".to_owned(),
+        role: Role::Admin,
+        password: password.to_owned(),
+    }
+    .validate()
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open(database_url).await?;
     let hash = password::hash(admin.password.clone()).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let (key, secret) = api_key::generate();
@@ -78,7 +83,9 @@ pub async fn create_api_key(
     let created = crm_store::api_keys::create(&store, &ctx, &new.name, &new.scopes, expires_at, &secret)
         .await
         .map_err(|e| match e {
-            crm_store::StoreError::Database(_) => anyhow::anyhow!("no workspace {workspace} (or the database refused the key: {e})"),
+            crm_store::StoreError::Database(_) => {
+                anyhow::anyhow!("no workspace {workspace} (or the database refused the key: {e})")
+            }
             other => other.into(),
         })?;
     Ok(CreatedKey { id: created.id, api_key: key })

@@ -51,9 +51,13 @@ impl Config {
         let jwt_secret = match std::env::var("CRM_JWT_SECRET") {
             Ok(secret) if secret.len() >= MIN_SECRET_BYTES => secret.into_bytes(),
             Ok(_) => bail!("CRM_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"),
-            Err(_) if production => bail!("CRM_ENV=production requires CRM_JWT_SECRET (at least {MIN_SECRET_BYTES} bytes)"),
+            Err(_) if production => {
+                bail!("CRM_ENV=production requires CRM_JWT_SECRET (at least {MIN_SECRET_BYTES} bytes)")
+            }
             Err(_) => {
-                log::warn!("CRM_JWT_SECRET is not set: using a random secret for this process; tokens will not survive a restart");
+                log::warn!(
+                    "CRM_JWT_SECRET is not set: using a random secret for this process; tokens will not survive a restart"
+                );
                 random_secret()
             }
         };

@@ -105,7 +105,11 @@ impl ApiError {
     pub fn parameter(field: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         ApiError {
-            errors: vec![FieldError { field: field.to_owned(), code: "invalid_value".into(), message: message.clone() }],
+            errors: vec![FieldError {
+                field: field.to_owned(),
+                code: "invalid_value".into(),
+                message: message.clone(),
+            }],
             ..Self::new(ErrorCode::InvalidParameter, format!("{field}: {message}"))
         }
     }

@@ -46,7 +46,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         Box::pin(async move {
             let bytes = read.await.map_err(|e| payload_error(&e))?;
             if !json {
-                return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as `Content-Type: application/json`"));
+                return Err(ApiError::new(
+                    ErrorCode::UnsupportedMediaType,
+                    "send the body as `Content-Type: application/json`",
+                ));
             }
             match crm_domain::patch::decode_slice::<T>(&bytes) {
                 Ok(value) => Ok(JsonBody(value)),
@@ -97,12 +100,15 @@ impl FromRequest for IfMatch {
         let version = raw.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok().filter(|v| *v > 0);
         ready(match version {
             Some(v) => Ok(IfMatch(Some(v))),
-            None => Err(ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag this API sent, such as \"3\"")),
+            None => {
+                Err(ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag this API sent, such as \"3\""))
+            }
         })
     }
 }
 
 /// Maps actix's own path-extractor errors (such as a malformed UUID) to problem+json.
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|e, _| ApiError::parameter("id", format!("not a valid identifier: {e}")).into())
+    web::PathConfig::default()
+        .error_handler(|e, _| ApiError::parameter("id", format!("not a valid identifier: {e}")).into())
 }

@@ -93,7 +93,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print_json(&crm_api::admin::bootstrap(&database_url()?, &workspace, &email, &password).await?)?;
         }
         Command::Admin { command: AdminCommand::CreateApiKey { workspace, name, scopes, expires_in_days } } => {
-            let key = crm_api::admin::create_api_key(&database_url()?, workspace, &name, &scopes, expires_in_days).await?;
+            let key =
+                crm_api::admin::create_api_key(&database_url()?, workspace, &name, &scopes, expires_in_days).await?;
             print_json(&key)?;
         }
     }

@@ -129,12 +129,13 @@ async fn idempotent(
     let key = match key.to_str() {
         Ok(k) if !k.is_empty() && k.len() <= 255 => k.to_owned(),
         _ => {
-            let error = ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters");
+            let error =
+                ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters");
             return Ok(respond(req, error));
         }
     };
-    let (http_req, mut payload) = req.parts_mut();
-    let body = match read_body(http_req, &mut payload).await {
+    let (http_req, payload) = req.parts_mut();
+    let body = match read_body(http_req, payload).await {
         Ok(body) => body,
         Err(e) => return Ok(respond(req, e)),
     };
@@ -162,7 +163,8 @@ async fn idempotent(
             return Ok(respond(req, error));
         }
         Ok(Claim::Done(stored)) => {
-            let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
+            let status =
+                actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
             let mut response = HttpResponse::build(status);
             for (name, value) in &stored.headers {
                 response.insert_header((name.as_str(), value.as_str()));
@@ -199,7 +201,8 @@ async fn idempotent(
             Some(((*name).to_owned(), value.to_owned()))
         })
         .collect();
-    let stored = StoredResponse { status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned(), headers };
+    let stored =
+        StoredResponse { status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned(), headers };
     if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
         log::error!("storing idempotent response: {e}");
     }

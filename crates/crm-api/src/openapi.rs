@@ -69,10 +69,8 @@ pub fn merge_patch_of<T: ToSchema>() -> RefOr<Schema> {
     };
     object.required.clear();
     for property in object.properties.values_mut() {
-        let nullable = OneOfBuilder::new()
-            .item(property.clone())
-            .item(ObjectBuilder::new().schema_type(Type::Null))
-            .build();
+        let nullable =
+            OneOfBuilder::new().item(property.clone()).item(ObjectBuilder::new().schema_type(Type::Null)).build();
         *property = RefOr::T(Schema::OneOf(nullable));
     }
     object.description = Some(format!(
@@ -126,7 +124,10 @@ fn error_description(codes: &[ErrorCode]) -> String {
 /// Adds what every operation shares, so that no handler can forget to document it.
 fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
     use ErrorCode::*;
-    let public = op.security.as_ref().is_some_and(|s| s.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({}))));
+    let public = op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({}))));
     let has_body = op.request_body.is_some();
     let mut statuses: Vec<(&str, Vec<ErrorCode>)> = Vec::new();
     let mut bad_request = vec![InvalidParameter, InvalidHeader];
@@ -162,6 +163,7 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
     if path.starts_with("/v1/") {
         statuses.push(("429", vec![RateLimited]));
     }
+    statuses.push(("405", vec![MethodNotAllowed]));
     statuses.push(("500", vec![InternalError]));
     statuses.push(("503", vec![ServiceUnavailable]));
     for (status, codes) in statuses {
@@ -183,7 +185,8 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
 
 /// The complete document, as `/openapi.json` serves it.
 pub fn spec() -> OpenApi {
-    let (_, mut api) = crate::startup::register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    let (_, mut api) =
+        crate::startup::register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
     for (path, item) in api.paths.paths.iter_mut() {
         let operations = [
             (HttpMethod::Get, &mut item.get),

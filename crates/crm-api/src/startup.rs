@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, ResponseError, web};
 use anyhow::Context;
 use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 use utoipa_swagger_ui::SwaggerUi;
@@ -25,7 +25,13 @@ const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
 /// Every route, on an app that may or may not be served (the spec is built from the same list).
 pub fn register<T, B>(app: UtoipaApp<T>) -> UtoipaApp<T>
 where
-    T: ServiceFactory<ServiceRequest, Config = (), Response = ServiceResponse<B>, Error = actix_web::Error, InitError = ()>,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        >,
     B: MessageBody + 'static,
 {
     app.service(system::healthz)
@@ -34,8 +40,55 @@ where
         .service(scope::scope("/v1").wrap(from_fn(gate)).configure(routes::configure))
 }
 
-async fn unknown_route(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path())))
+/// The documented routes, to tell "no such path" (404) from "not with this method" (405).
+pub struct KnownRoutes(Vec<(Vec<String>, Vec<String>)>);
+
+impl KnownRoutes {
+    fn from_spec(spec: &utoipa::openapi::OpenApi) -> KnownRoutes {
+        let routes = spec
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path.split('/').map(str::to_owned).collect();
+                let item = serde_json::to_value(item).unwrap_or_default();
+                let methods = ["get", "post", "put", "patch", "delete"]
+                    .into_iter()
+                    .filter(|m| item.get(m).is_some())
+                    .map(str::to_uppercase)
+                    .collect();
+                (segments, methods)
+            })
+            .collect();
+        KnownRoutes(routes)
+    }
+
+    /// The methods a path accepts; empty when no route has this shape.
+    fn methods_for(&self, path: &str) -> Vec<String> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .filter(|(pattern, _)| {
+                pattern.len() == segments.len()
+                    && pattern.iter().zip(&segments).all(|(p, s)| p.starts_with('{') || p == s)
+            })
+            .flat_map(|(_, methods)| methods.iter().cloned())
+            .collect()
+    }
+}
+
+async fn unknown_route(req: HttpRequest, routes: web::Data<KnownRoutes>) -> HttpResponse {
+    let allowed = routes.methods_for(req.path());
+    if allowed.is_empty() {
+        let error = ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path()));
+        return error.error_response();
+    }
+    let detail = format!("{} is not allowed here; use {}", req.method(), allowed.join(", "));
+    let mut response = ApiError::new(ErrorCode::MethodNotAllowed, detail).error_response();
+    if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {
+        response.headers_mut().insert(actix_web::http::header::ALLOW, value);
+    }
+    response
 }
 
 async fn docs_redirect() -> HttpResponse {
@@ -60,6 +113,7 @@ impl Application {
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let spec = crate::openapi::spec();
+        let known_routes = web::Data::new(KnownRoutes::from_spec(&spec));
         let body_limit = config.body_limit;
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -68,6 +122,7 @@ impl Application {
                     .app_data(app_state.clone())
                     .app_data(web::PayloadConfig::new(body_limit))
                     .app_data(path_config())
+                    .app_data(known_routes.clone())
                     .wrap(from_fn(request_context))
                     .into_utoipa_app(),
             )

@@ -3,19 +3,18 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use crm_store::Store;
 use governor::clock::DefaultClock;
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
-use crm_store::Store;
 
 use crate::auth::api_key::ApiKeyCache;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
 use crate::metrics::Metrics;
 
-pub type KeyedLimiter =
-    RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+pub type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
 pub struct AppState {
     pub store: Store,
@@ -36,7 +35,8 @@ fn non_zero(n: u32) -> NonZeroU32 {
 
 impl AppState {
     pub fn new(config: &Config, store: Store) -> prometheus::Result<Arc<AppState>> {
-        let quota = Quota::per_second(non_zero(config.rate_limit_per_second)).allow_burst(non_zero(config.rate_limit_burst));
+        let quota =
+            Quota::per_second(non_zero(config.rate_limit_per_second)).allow_burst(non_zero(config.rate_limit_burst));
         let login_quota = Quota::per_minute(non_zero(config.login_attempts_per_minute));
         Ok(Arc::new(AppState {
             store,

@@ -221,11 +221,8 @@ impl Customer {
 
 impl CustomerInput {
     pub fn display_name(&self) -> String {
-        let full = [self.first_name.as_deref(), self.last_name.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let full =
+            [self.first_name.as_deref(), self.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
         let candidates = match self.kind {
             CustomerKind::Person => [Some(full), self.email.clone(), self.phone.clone()],
             CustomerKind::Company => [self.company_name.clone(), self.email.clone(), Some(full)],
@@ -559,19 +556,13 @@ mod tests {
             "vat_number": "UA123", "tags": ["", "x".repeat(65)]
         }));
         let fields: Vec<&str> = codes.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["email", "phone", "address.country", "tags[0]", "tags[1]", "vat_number", "first_name"]
-        );
+        assert_eq!(fields, ["email", "phone", "address.country", "tags[0]", "tags[1]", "vat_number", "first_name"]);
     }
 
     #[test]
     fn a_company_needs_a_name_and_cannot_link_to_a_company() {
         let codes = error_codes(json!({"kind": "company", "company_id": "01936f3e-8a5c-7d2e-9b1a-2f4c6d8e0a1b"}));
-        assert_eq!(
-            codes,
-            [("company_id".into(), "person_only".into()), ("company_name".into(), "required".into())]
-        );
+        assert_eq!(codes, [("company_id".into(), "person_only".into()), ("company_name".into(), "required".into())]);
     }
 
     #[test]

@@ -52,8 +52,8 @@ pub fn merge<T: Serialize + DeserializeOwned>(current: &T, patch: Value) -> Resu
     if !patch.is_object() {
         return Err(ValidationErrors::single("", "invalid_type", "a merge patch must be a JSON object"));
     }
-    let mut doc = serde_json::to_value(current)
-        .map_err(|e| ValidationErrors::single("", "invalid_value", e.to_string()))?;
+    let mut doc =
+        serde_json::to_value(current).map_err(|e| ValidationErrors::single("", "invalid_value", e.to_string()))?;
     json_patch::merge(&mut doc, &patch);
     decode(doc)
 }
@@ -110,10 +110,7 @@ mod tests {
     fn merge_follows_rfc_7396() {
         let current = Thing { name: "a".into(), note: Some("n".into()), inner: Some(Inner { a: Some(1), b: Some(2) }) };
         let merged = merge(&current, json!({"note": null, "inner": {"b": 3}}));
-        assert_eq!(
-            merged,
-            Ok(Thing { name: "a".into(), note: None, inner: Some(Inner { a: Some(1), b: Some(3) }) })
-        );
+        assert_eq!(merged, Ok(Thing { name: "a".into(), note: None, inner: Some(Inner { a: Some(1), b: Some(3) }) }));
     }
 
     #[test]

@@ -23,11 +23,7 @@ pub struct ValidationErrors(pub Vec<FieldError>);
 
 impl ValidationErrors {
     pub fn add(&mut self, field: impl Into<String>, code: &str, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: field.into(),
-            code: code.to_owned(),
-            message: message.into(),
-        });
+        self.0.push(FieldError { field: field.into(), code: code.to_owned(), message: message.into() });
     }
 
     pub fn single(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {

@@ -29,17 +29,11 @@ pub fn parse_email(raw: &str) -> Result<String, Invalid> {
 /// A phone number in E.164 (`+` and 8–15 digits). Spaces, dashes, dots and parentheses
 /// that people type are removed; anything else is an error rather than a guess.
 pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
-    let compact: String = raw
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
-    let digits = compact.strip_prefix('+').ok_or_else(|| {
-        invalid("invalid_format", "must be in E.164 format with country code, e.g. +380441234567")
-    })?;
-    let ok = (8..=15).contains(&digits.len())
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && !digits.starts_with('0');
+    let compact: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
+    let digits = compact
+        .strip_prefix('+')
+        .ok_or_else(|| invalid("invalid_format", "must be in E.164 format with country code, e.g. +380441234567"))?;
+    let ok = (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
     if ok {
         Ok(compact)
     } else {

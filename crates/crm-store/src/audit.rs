@@ -1,8 +1,8 @@
 //! The audit log: written inside each write transaction, read as a record's history.
 
 use chrono::{DateTime, Utc};
-use crm_domain::audit::{AuditAction, AuditEvent, Change};
 use crm_domain::access::Actor;
+use crm_domain::audit::{AuditAction, AuditEvent, Change};
 use crm_domain::{ApiKeyId, AuditEventId, UserId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;

@@ -1,7 +1,9 @@
 //! Customers: rows, the mapping to domain types, and every query, scoped by workspace.
 
 use crm_domain::audit::{AuditAction, diff};
-use crm_domain::customer::{Address, Customer, CustomerFilter, CustomerInput, CustomerKind, CustomerSort, LifecycleStage, SortField};
+use crm_domain::customer::{
+    Address, Customer, CustomerFilter, CustomerInput, CustomerKind, CustomerSort, LifecycleStage, SortField,
+};
 use crm_domain::page::Cursor;
 use crm_domain::{CustomerId, UserId, ValidationErrors, WorkspaceId};
 use diesel::prelude::*;
@@ -241,12 +243,22 @@ pub async fn create(store: &Store, ctx: &Context, input: CustomerInput) -> Resul
 }
 
 /// One customer; deleted ones only when `include_deleted`.
-pub async fn get(store: &Store, ws: WorkspaceId, id: CustomerId, include_deleted: bool) -> Result<Customer, StoreError> {
+pub async fn get(
+    store: &Store,
+    ws: WorkspaceId,
+    id: CustomerId,
+    include_deleted: bool,
+) -> Result<Customer, StoreError> {
     let mut conn = store.read().await?;
     fetch(&mut conn, ws, id, include_deleted).await
 }
 
-async fn fetch(conn: &mut Conn, ws: WorkspaceId, id: CustomerId, include_deleted: bool) -> Result<Customer, StoreError> {
+async fn fetch(
+    conn: &mut Conn,
+    ws: WorkspaceId,
+    id: CustomerId,
+    include_deleted: bool,
+) -> Result<Customer, StoreError> {
     let row: CustomerRow = per_backend!(conn, |c| {
         let mut query = customers::table
             .filter(customers::workspace_id.eq(Id(ws.0)))
@@ -338,25 +350,29 @@ pub async fn list(
         query = match (sort.field, sort.descending) {
             (SortField::CreatedAt, false) => {
                 if let Some((t, u)) = after {
-                    query = query.filter(customers::created_at.ge(t).and(customers::created_at.gt(t).or(customers::id.gt(u))));
+                    query = query
+                        .filter(customers::created_at.ge(t).and(customers::created_at.gt(t).or(customers::id.gt(u))));
                 }
                 query.order((customers::created_at.asc(), customers::id.asc()))
             }
             (SortField::CreatedAt, true) => {
                 if let Some((t, u)) = after {
-                    query = query.filter(customers::created_at.le(t).and(customers::created_at.lt(t).or(customers::id.lt(u))));
+                    query = query
+                        .filter(customers::created_at.le(t).and(customers::created_at.lt(t).or(customers::id.lt(u))));
                 }
                 query.order((customers::created_at.desc(), customers::id.desc()))
             }
             (SortField::UpdatedAt, false) => {
                 if let Some((t, u)) = after {
-                    query = query.filter(customers::updated_at.ge(t).and(customers::updated_at.gt(t).or(customers::id.gt(u))));
+                    query = query
+                        .filter(customers::updated_at.ge(t).and(customers::updated_at.gt(t).or(customers::id.gt(u))));
                 }
                 query.order((customers::updated_at.asc(), customers::id.asc()))
             }
             (SortField::UpdatedAt, true) => {
                 if let Some((t, u)) = after {
-                    query = query.filter(customers::updated_at.le(t).and(customers::updated_at.lt(t).or(customers::id.lt(u))));
+                    query = query
+                        .filter(customers::updated_at.le(t).and(customers::updated_at.lt(t).or(customers::id.lt(u))));
                 }
                 query.order((customers::updated_at.desc(), customers::id.desc()))
             }
@@ -407,9 +423,7 @@ pub async fn update(
             .await
             .optional()?;
             if row.is_some() {
-                diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(Id(id.0))))
-                    .execute(c)
-                    .await?;
+                diesel::delete(customer_tags::table.filter(customer_tags::customer_id.eq(Id(id.0)))).execute(c).await?;
                 for tag in &tags {
                     diesel::insert_into(customer_tags::table).values(tag).execute(c).await?;
                 }

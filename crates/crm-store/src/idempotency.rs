@@ -43,7 +43,13 @@ struct KeyRow {
     created_at: Ts,
 }
 
-pub async fn claim(store: &Store, ws: WorkspaceId, caller: &str, key: &str, request_hash: &str) -> Result<Claim, StoreError> {
+pub async fn claim(
+    store: &Store,
+    ws: WorkspaceId,
+    caller: &str,
+    key: &str,
+    request_hash: &str,
+) -> Result<Claim, StoreError> {
     let at = now();
     let mut conn = store.write().await?;
     write_tx!(&mut conn, |c| {
@@ -99,10 +105,7 @@ pub async fn complete(
 ) -> Result<(), StoreError> {
     let mut conn = store.write().await?;
     per_backend!(&mut conn, |c| diesel::update(
-        keys::table
-            .filter(keys::workspace_id.eq(Id(ws.0)))
-            .filter(keys::caller.eq(caller))
-            .filter(keys::key.eq(key))
+        keys::table.filter(keys::workspace_id.eq(Id(ws.0))).filter(keys::caller.eq(caller)).filter(keys::key.eq(key))
     )
     .set((
         keys::status_code.eq(Some(i32::from(response.status))),
@@ -118,10 +121,7 @@ pub async fn complete(
 pub async fn release(store: &Store, ws: WorkspaceId, caller: &str, key: &str) -> Result<(), StoreError> {
     let mut conn = store.write().await?;
     per_backend!(&mut conn, |c| diesel::delete(
-        keys::table
-            .filter(keys::workspace_id.eq(Id(ws.0)))
-            .filter(keys::caller.eq(caller))
-            .filter(keys::key.eq(key))
+        keys::table.filter(keys::workspace_id.eq(Id(ws.0))).filter(keys::caller.eq(caller)).filter(keys::key.eq(key))
     )
     .execute(c)
     .await)?;
@@ -132,8 +132,7 @@ pub async fn release(store: &Store, ws: WorkspaceId, caller: &str, key: &str) ->
 pub async fn purge(store: &Store, max_age: Duration) -> Result<usize, StoreError> {
     let cutoff = Ts(now() - max_age);
     let mut conn = store.write().await?;
-    let n = per_backend!(&mut conn, |c| diesel::delete(keys::table.filter(keys::created_at.lt(cutoff)))
-        .execute(c)
-        .await)?;
+    let n =
+        per_backend!(&mut conn, |c| diesel::delete(keys::table.filter(keys::created_at.lt(cutoff))).execute(c).await)?;
     Ok(n)
 }

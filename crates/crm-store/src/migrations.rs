@@ -25,8 +25,8 @@ pub fn run_migrations(url: &str) -> Result<usize, StoreError> {
             conn.run_pending_migrations(POSTGRES).map(|v| v.len()).map_err(failed)
         }
         Backend::Sqlite => {
-            let mut conn = SqliteConnection::establish(sqlite_path(url))
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn =
+                SqliteConnection::establish(sqlite_path(url)).map_err(|e| StoreError::Unavailable(e.to_string()))?;
             // WAL is a property of the file: set once, kept by every later connection.
             conn.batch_execute("PRAGMA journal_mode = WAL;")?;
             setup_sync_sqlite(&mut conn)?;

@@ -6,10 +6,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
 use diesel::pg::{Pg, PgValue};
+use diesel::query_builder::QueryId;
 use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::{self, SqlType};
 use diesel::sqlite::{Sqlite, SqliteValue};
-use diesel::query_builder::QueryId;
 use uuid::Uuid;
 
 #[derive(SqlType, QueryId, Debug, Clone, Copy)]

@@ -116,7 +116,11 @@ pub async fn bootstrap(
     let mut conn = store.write().await?;
     let (user, key): (UserRow, ApiKeyRow) = write_tx!(&mut conn, |c| {
         diesel::insert_into(workspaces::table)
-            .values((workspaces::id.eq(Id(ws.0)), workspaces::name.eq(workspace_name), workspaces::created_at.eq(Ts(at))))
+            .values((
+                workspaces::id.eq(Id(ws.0)),
+                workspaces::name.eq(workspace_name),
+                workspaces::created_at.eq(Ts(at)),
+            ))
             .execute(c)
             .await?;
         let user = diesel::insert_into(users::table)

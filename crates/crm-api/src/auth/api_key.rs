@@ -66,7 +66,8 @@ impl ApiKeyCache {
         let (workspace_id, key, touched) = match cached {
             Some(hit) => hit,
             None => {
-                let (workspace_id, key) = crm_store::api_keys::find_by_hash(store, &digest).await?.ok_or_else(unauthorized)?;
+                let (workspace_id, key) =
+                    crm_store::api_keys::find_by_hash(store, &digest).await?.ok_or_else(unauthorized)?;
                 (workspace_id, key, None)
             }
         };
@@ -82,7 +83,8 @@ impl ApiKeyCache {
             crm_store::api_keys::touch(store, key.id, now).await?;
         }
         if let Ok(mut entries) = self.entries.write() {
-            let fetched = entries.get(&digest).filter(|c| c.fetched.elapsed() < CACHE_TTL).map_or(Instant::now(), |c| c.fetched);
+            let fetched =
+                entries.get(&digest).filter(|c| c.fetched.elapsed() < CACHE_TTL).map_or(Instant::now(), |c| c.fetched);
             let touched = if due { Some(Instant::now()) } else { touched };
             entries.insert(digest, Cached { workspace_id, key: key.clone(), fetched, touched });
         }

@@ -2,10 +2,10 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use chrono::{Duration, Utc};
+use crm_domain::ApiKeyId;
 use crm_domain::access::Scope;
 use crm_domain::api_key::{ApiKey, CreatedApiKey, NewApiKey};
 use crm_domain::page::{Page, paginate};
-use crm_domain::ApiKeyId;
 use crm_store::api_keys;
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -27,7 +27,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
     responses((status = 201, body = CreatedApiKey, headers(("Location" = String), ("ETag" = String))))
 )]
 #[post("/api-keys")]
-pub async fn create_api_key(state: web::Data<AppState>, caller: Caller, body: JsonBody<NewApiKey>) -> ApiResult<HttpResponse> {
+pub async fn create_api_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonBody<NewApiKey>,
+) -> ApiResult<HttpResponse> {
     caller.require(Scope::UsersAdmin)?;
     let new = body.0.validate()?;
     let (full, secret) = api_key::generate();
@@ -40,7 +44,11 @@ pub async fn create_api_key(state: web::Data<AppState>, caller: Caller, body: Js
 /// List API keys (never their secrets), newest first, revoked ones included.
 #[utoipa::path(tag = "api-keys", params(PageParams), responses((status = 200, body = Page<ApiKey>)))]
 #[get("/api-keys")]
-pub async fn list_api_keys(state: web::Data<AppState>, caller: Caller, query: QueryParams<PageParams>) -> ApiResult<HttpResponse> {
+pub async fn list_api_keys(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: QueryParams<PageParams>,
+) -> ApiResult<HttpResponse> {
     caller.require(Scope::UsersAdmin)?;
     let limit = page_limit(query.0.limit)?;
     let after = decode_cursor(query.0.cursor.as_deref(), BY_ID)?;
@@ -51,7 +59,11 @@ pub async fn list_api_keys(state: web::Data<AppState>, caller: Caller, query: Qu
 /// One API key (without its secret).
 #[utoipa::path(tag = "api-keys", params(("id" = ApiKeyId, Path)), responses((status = 200, body = ApiKey, headers(("ETag" = String)))))]
 #[get("/api-keys/{id}")]
-pub async fn get_api_key(state: web::Data<AppState>, caller: Caller, id: web::Path<ApiKeyId>) -> ApiResult<HttpResponse> {
+pub async fn get_api_key(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<ApiKeyId>,
+) -> ApiResult<HttpResponse> {
     caller.require(Scope::UsersAdmin)?;
     let key = api_keys::get(&state.store, caller.workspace_id, id.into_inner()).await?;
     Ok(versioned(key.version, &key))

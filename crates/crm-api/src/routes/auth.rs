@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{Duration, Utc};
+use crm_domain::WorkspaceId;
 use crm_domain::access::{Actor, Scope};
 use crm_domain::user::User;
-use crm_domain::WorkspaceId;
 use crm_store::sessions::{self, Rotation};
 use crm_store::users;
 use rand::RngCore;
@@ -124,7 +124,9 @@ pub async fn refresh(state: web::Data<AppState>, body: JsonBody<RefreshRequest>)
     let old = api_key::hash(&body.0.refresh_token);
     match sessions::rotate(&state.store, &old, &api_key::hash(&refresh_token), expires).await? {
         Rotation::Rotated(user) => tokens(&state, &user, refresh_token),
-        Rotation::Reused => Err(ApiError::unauthorized("this refresh token was already used; the session has been ended")),
+        Rotation::Reused => {
+            Err(ApiError::unauthorized("this refresh token was already used; the session has been ended"))
+        }
         Rotation::Invalid => Err(ApiError::unauthorized("the refresh token is not valid")),
     }
 }
@@ -159,5 +161,10 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpRes
         Actor::User(id) => Some(users::get(&state.store, caller.workspace_id, id).await?),
         _ => None,
     };
-    Ok(HttpResponse::Ok().json(Me { workspace_id: caller.workspace_id, actor: caller.actor, scopes: caller.scopes, user }))
+    Ok(HttpResponse::Ok().json(Me {
+        workspace_id: caller.workspace_id,
+        actor: caller.actor,
+        scopes: caller.scopes,
+        user,
+    }))
 }

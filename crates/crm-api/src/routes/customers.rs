@@ -96,15 +96,15 @@ impl ListParams {
             .map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
             .unwrap_or_default();
         let email = match &self.email {
-            Some(raw) => Some(
-                crm_domain::values::parse_email(raw).map_err(|e| ApiError::parameter("email", e.message))?,
-            ),
+            Some(raw) => {
+                Some(crm_domain::values::parse_email(raw).map_err(|e| ApiError::parameter("email", e.message))?)
+            }
             None => None,
         };
         let country = match &self.country {
-            Some(raw) => Some(
-                crm_domain::values::parse_country(raw).map_err(|e| ApiError::parameter("country", e.message))?,
-            ),
+            Some(raw) => {
+                Some(crm_domain::values::parse_country(raw).map_err(|e| ApiError::parameter("country", e.message))?)
+            }
             None => None,
         };
         let q = self.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
@@ -262,6 +262,7 @@ pub async fn customer_history(
     if !customers::exists(&state.store, caller.workspace_id, id).await? {
         return Err(ApiError::not_found());
     }
-    let events = audit::history(&state.store, caller.workspace_id, "customer", id.0, after.map(|c: Cursor| c.id), limit).await?;
+    let events =
+        audit::history(&state.store, caller.workspace_id, "customer", id.0, after.map(|c: Cursor| c.id), limit).await?;
     Ok(HttpResponse::Ok().json(paginate(events, limit, |e| super::id_cursor(e.id.0))))
 }

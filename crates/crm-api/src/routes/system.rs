@@ -32,7 +32,5 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 #[utoipa::path(tag = "system", security(()), responses((status = 200, content_type = "text/plain", body = String)))]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(state.store.pool_usage()))
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(state.metrics.render(state.store.pool_usage()))
 }

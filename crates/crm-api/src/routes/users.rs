@@ -1,10 +1,10 @@
 //! Users of the workspace: listing for everyone, changes for admins.
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
+use crm_domain::UserId;
 use crm_domain::access::Scope;
 use crm_domain::page::{Page, paginate};
 use crm_domain::user::{NewUser, User, UserPatch};
-use crm_domain::UserId;
 use crm_store::users;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -38,7 +38,11 @@ pub struct PageParams {
     responses((status = 201, body = User, headers(("Location" = String), ("ETag" = String))), (status = 409, description = "email_taken"))
 )]
 #[post("/users")]
-pub async fn create_user(state: web::Data<AppState>, caller: Caller, body: JsonBody<NewUser>) -> ApiResult<HttpResponse> {
+pub async fn create_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    body: JsonBody<NewUser>,
+) -> ApiResult<HttpResponse> {
     caller.require(Scope::UsersAdmin)?;
     let new = body.0.validate()?;
     let hash = password::hash(new.password.clone()).await?;
@@ -49,7 +53,11 @@ pub async fn create_user(state: web::Data<AppState>, caller: Caller, body: JsonB
 /// List the workspace's users, newest first.
 #[utoipa::path(tag = "users", params(PageParams), responses((status = 200, body = Page<User>)))]
 #[get("/users")]
-pub async fn list_users(state: web::Data<AppState>, caller: Caller, query: QueryParams<PageParams>) -> ApiResult<HttpResponse> {
+pub async fn list_users(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: QueryParams<PageParams>,
+) -> ApiResult<HttpResponse> {
     caller.require(Scope::UsersRead)?;
     let limit = page_limit(query.0.limit)?;
     let after = decode_cursor(query.0.cursor.as_deref(), BY_ID)?;
@@ -89,7 +97,8 @@ pub async fn update_user(
         Some(p) => Some(password::hash(p.clone()).await?),
         None => None,
     };
-    let user = users::update(&state.store, &caller.context(), id.into_inner(), if_match.0, &patch, hash.as_deref()).await?;
+    let user =
+        users::update(&state.store, &caller.context(), id.into_inner(), if_match.0, &patch, hash.as_deref()).await?;
     Ok(versioned(user.version, &user))
 }
 
