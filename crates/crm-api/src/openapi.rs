@@ -106,13 +106,14 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", content).build())
 }
 
-fn header_param(name: &str, description: &str) -> utoipa::openapi::path::Parameter {
+fn header_param(name: &str, description: &str, length: Option<(usize, usize)>) -> utoipa::openapi::path::Parameter {
+    let (min_length, max_length) = length.map_or((None, None), |(min, max)| (Some(min), Some(max)));
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String).max_length(Some(255))))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(min_length).max_length(max_length)))
         .build()
 }
 
@@ -171,15 +172,20 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
     }
 
     let parameters = op.parameters.get_or_insert_with(Vec::new);
-    parameters.push(header_param("X-Request-Id", "Echoed in the response; generated when absent."));
+    parameters.push(header_param(
+        "X-Request-Id",
+        "Echoed in the response when it is 1 to 128 visible ASCII characters; otherwise one is generated.",
+        None,
+    ));
     if *method == HttpMethod::Post && !public {
         parameters.push(header_param(
             "Idempotency-Key",
             "Makes the request safe to retry: the first response is stored for 24 h and replayed.",
+            Some((1, 255)),
         ));
     }
     if matches!(method, HttpMethod::Patch | HttpMethod::Delete) || path.ends_with("/restore") {
-        parameters.push(header_param("If-Match", "The `ETag` you read; a stale one is answered 412."));
+        parameters.push(header_param("If-Match", "The `ETag` you read; a stale one is answered 412.", Some((1, 64))));
     }
 }
 

@@ -40,6 +40,7 @@ pub struct CreatedApiKey {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Shop integration", "scopes": ["customers:read", "customers:write"], "expires_in_days": 365}))]
 pub struct NewApiKey {
+    #[schema(max_length = 100)]
     pub name: String,
     pub scopes: Vec<Scope>,
     /// 1 to 3650 days; absent means the key does not expire.

@@ -41,9 +41,9 @@ impl AuditAction {
 pub struct Change {
     #[schema(example = "lifecycle_stage")]
     pub field: String,
-    #[schema(value_type = Object, example = json!("lead"))]
+    #[schema(example = json!("lead"))]
     pub from: Value,
-    #[schema(value_type = Object, example = json!("customer"))]
+    #[schema(example = json!("customer"))]
     pub to: Value,
 }
 

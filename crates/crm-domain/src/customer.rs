@@ -58,16 +58,22 @@ str_enum!(ConsentChannel { Email => "email", Sms => "sms", Phone => "phone", Pos
 #[schema(example = json!({"line1": "Khreshchatyk St 22", "city": "Kyiv", "postal_code": "01001", "country": "UA"}))]
 pub struct Address {
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub line1: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub line2: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub city: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub region: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 20)]
     pub postal_code: Option<String>,
     #[serde(default)]
+    #[schema(pattern = "^[A-Z]{2}$", example = "UA")]
     pub country: Option<String>,
 }
 
@@ -75,7 +81,7 @@ pub struct Address {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportantDate {
-    #[schema(example = "birthday")]
+    #[schema(example = "birthday", max_length = 100)]
     pub label: String,
     #[schema(example = "1990-04-12")]
     pub date: NaiveDate,
@@ -97,11 +103,11 @@ pub enum ConsentChannel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Consent {
-    #[schema(example = "marketing")]
+    #[schema(example = "marketing", max_length = 64)]
     pub purpose: String,
     pub channel: ConsentChannel,
     pub granted: bool,
-    #[schema(example = "web_form:newsletter")]
+    #[schema(example = "web_form:newsletter", max_length = 200)]
     pub source: String,
     pub captured_at: DateTime<Utc>,
 }
@@ -127,16 +133,21 @@ pub struct Consent {
 pub struct CustomerInput {
     pub kind: CustomerKind,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub first_name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub last_name: Option<String>,
     /// The company's name (companies), or the employer's name as free text (persons).
     #[serde(default)]
+    #[schema(max_length = 200)]
     pub company_name: Option<String>,
     #[serde(default)]
+    #[schema(max_length = 254, example = "olena@example.com")]
     pub email: Option<String>,
     /// E.164, e.g. `+380441234567`; spaces, dashes and parentheses are accepted and removed.
     #[serde(default)]
+    #[schema(max_length = 32, example = "+380441234567")]
     pub phone: Option<String>,
     #[serde(default)]
     pub address: Option<Address>,
@@ -149,26 +160,33 @@ pub struct CustomerInput {
     #[serde(default)]
     pub owner_id: Option<UserId>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub tags: Vec<String>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub important_dates: Vec<ImportantDate>,
     /// Workspace-specific fields: keys are `[A-Za-z0-9_]`, values any JSON (16 KiB in all).
     #[serde(default)]
     #[schema(value_type = Object)]
     pub custom_fields: Map<String, Value>,
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub consents: Vec<Consent>,
     /// Companies only.
     #[serde(default)]
+    #[schema(max_length = 100)]
     pub industry: Option<String>,
     /// Companies only. Set when the company is VAT-registered.
     #[serde(default)]
+    #[schema(max_length = 32)]
     pub vat_number: Option<String>,
     /// Companies only.
     #[serde(default)]
+    #[schema(max_length = 64)]
     pub registration_number: Option<String>,
     /// Companies only; an http(s) URL.
     #[serde(default)]
+    #[schema(max_length = 2048, example = "https://acme.example")]
     pub website: Option<String>,
     /// Companies only.
     #[serde(default)]
@@ -179,22 +197,80 @@ pub struct CustomerInput {
     pub company_id: Option<CustomerId>,
 }
 
-/// A customer as the API returns it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// A customer as the API returns it: the writable fields plus what the service keeps.
+#[derive(Debug, Clone, Serialize)]
 pub struct Customer {
     pub id: CustomerId,
     #[serde(flatten)]
     pub data: CustomerInput,
-    /// Derived: the person's full name, or the company name, or the email.
-    #[schema(example = "Olena Kovalenko")]
     pub display_name: String,
-    /// Derived: whether a VAT number is on file.
     pub vat_registered: bool,
-    #[schema(example = 1)]
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// One flat object: the input's properties (all present in responses) and the read-only ones.
+/// A derived `allOf` would inherit the input's `additionalProperties: false` and reject them.
+impl utoipa::PartialSchema for Customer {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+        let RefOr::T(Schema::Object(mut object)) = CustomerInput::schema() else {
+            return CustomerInput::schema();
+        };
+        let timestamp = |nullable: bool, description: &str| {
+            let kind = if nullable { SchemaType::from_iter([Type::String, Type::Null]) } else { Type::String.into() };
+            ObjectBuilder::new()
+                .schema_type(kind)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+                .description(Some(description))
+        };
+        let read_only = [
+            ("id", crate::CustomerId::schema()),
+            (
+                "display_name",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("Derived: the person's full name, or the company name, or the email."))
+                    .examples([serde_json::json!("Olena Kovalenko")])
+                    .into(),
+            ),
+            (
+                "vat_registered",
+                ObjectBuilder::new()
+                    .schema_type(Type::Boolean)
+                    .description(Some("Derived: whether a VAT number is on file."))
+                    .into(),
+            ),
+            (
+                "version",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .description(Some("Increases with every change; sent as `ETag`."))
+                    .examples([serde_json::json!(1)])
+                    .into(),
+            ),
+            ("created_at", timestamp(false, "When the customer was created.").into()),
+            ("updated_at", timestamp(false, "When the customer last changed.").into()),
+            ("deleted_at", timestamp(true, "Set while the customer is deleted (restorable).").into()),
+        ];
+        object.properties.extend(read_only.map(|(name, schema)| (name.to_owned(), schema)));
+        object.required = object.properties.keys().cloned().collect();
+        object.additional_properties = None;
+        object.description = Some("A customer: a person or a company.".to_owned());
+        object.example = None;
+        RefOr::T(Schema::Object(object))
+    }
+}
+
+impl ToSchema for Customer {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        CustomerInput::schemas(schemas);
+        schemas.push((CustomerInput::name().into_owned(), <CustomerInput as utoipa::PartialSchema>::schema()));
+    }
 }
 
 impl Customer {
@@ -527,7 +603,7 @@ mod tests {
     fn a_person_is_normalised() {
         let c = input(json!({
             "kind": "person", "first_name": " Olena ", "email": "Olena@Example.com",
-            "phone": "+380 44 123 45 67", "address": {"country": "ua", "city": " Kyiv "},
+            "phone": "+380 44 123 45 67", "address": {"country": "UA", "city": " Kyiv "},
             "tags": ["vip", "vip", " b2c "], "social": {"LinkedIn": "olena"}
         }))
         .validate()

@@ -34,7 +34,9 @@ pub struct User {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "taras@example.com", "name": "Taras Shevchuk", "role": "sales", "password": "correct horse battery"}))]
 pub struct NewUser {
+    #[schema(max_length = 254)]
     pub email: String,
+    #[schema(max_length = 200)]
     pub name: String,
     pub role: Role,
     /// 10 to 128 characters.
@@ -47,6 +49,7 @@ pub struct NewUser {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"role": "manager"}))]
 pub struct UserPatch {
+    #[schema(max_length = 200)]
     pub name: Option<String>,
     pub role: Option<Role>,
     /// `false` signs the user out everywhere and blocks sign-in.

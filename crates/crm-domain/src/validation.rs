@@ -41,11 +41,12 @@ impl ValidationErrors {
         if self.is_empty() { Ok(value) } else { Err(self) }
     }
 
-    /// Trims an optional string, turns blank into `None` and checks its length in characters.
+    /// Checks an optional string's length in characters as sent (so the limit is the one the
+    /// schema declares), then trims it and turns blank into `None`.
     pub fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
-        let trimmed = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())?;
-        self.check_len(field, &trimmed, max);
-        Some(trimmed)
+        let value = value?;
+        self.check_len(field, &value, max);
+        Some(value.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     /// Records `too_long` or `invalid_characters` (control characters such as NUL).
@@ -79,6 +80,13 @@ mod tests {
         assert_eq!(errors.text("a", Some("   ".into()), 5), None);
         assert_eq!(errors.text("a", None, 5), None);
         assert!(errors.is_empty());
+    }
+
+    #[test]
+    fn length_is_checked_before_trimming() {
+        let mut errors = ValidationErrors::default();
+        assert_eq!(errors.text("a", Some(" ".repeat(6)), 5), None);
+        assert_eq!(errors.0[0].code, "too_long");
     }
 
     #[test]

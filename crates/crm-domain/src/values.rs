@@ -17,7 +17,7 @@ fn invalid(code: &'static str, message: impl Into<String>) -> Invalid {
 /// An email address, trimmed and lower-cased.
 pub fn parse_email(raw: &str) -> Result<String, Invalid> {
     let email = raw.trim().to_lowercase();
-    if email.len() > 254 {
+    if raw.chars().count() > 254 || email.len() > 254 {
         return Err(invalid("too_long", "must be at most 254 characters"));
     }
     if !email.validate_email() {
@@ -29,6 +29,9 @@ pub fn parse_email(raw: &str) -> Result<String, Invalid> {
 /// A phone number in E.164 (`+` and 8–15 digits). Spaces, dashes, dots and parentheses
 /// that people type are removed; anything else is an error rather than a guess.
 pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
+    if raw.chars().count() > 32 {
+        return Err(invalid("too_long", "must be at most 32 characters"));
+    }
     let compact: String = raw.trim().chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
     let digits = compact
         .strip_prefix('+')
@@ -41,12 +44,16 @@ pub fn parse_phone(raw: &str) -> Result<String, Invalid> {
     }
 }
 
-/// An ISO 3166-1 alpha-2 country code, upper-cased.
+/// An ISO 3166-1 alpha-2 country code, in capitals as the standard writes it.
 pub fn parse_country(raw: &str) -> Result<String, Invalid> {
-    let code = raw.trim().to_uppercase();
-    isocountry::CountryCode::for_alpha2(&code)
-        .map(|_| code)
-        .map_err(|_| invalid("invalid_value", "must be an ISO 3166-1 alpha-2 country code, e.g. UA"))
+    let known = raw.len() == 2
+        && raw.bytes().all(|b| b.is_ascii_uppercase())
+        && isocountry::CountryCode::for_alpha2(raw).is_ok();
+    if known {
+        Ok(raw.to_owned())
+    } else {
+        Err(invalid("invalid_value", "must be an ISO 3166-1 alpha-2 country code in capitals, e.g. UA"))
+    }
 }
 
 /// An absolute http(s) URL.
@@ -96,8 +103,10 @@ mod tests {
 
     #[test]
     fn country_codes() {
-        assert_eq!(parse_country("ua").as_deref(), Ok("UA"));
+        assert_eq!(parse_country("UA").as_deref(), Ok("UA"));
         assert_eq!(parse_country("EE").as_deref(), Ok("EE"));
+        assert!(parse_country("ua").is_err());
+        assert!(parse_country(" UA").is_err());
         assert!(parse_country("XX").is_err());
         assert!(parse_country("UKR").is_err());
         assert!(parse_country("").is_err());

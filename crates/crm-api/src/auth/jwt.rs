@@ -120,8 +120,17 @@ mod tests {
         let wrong_audience = jsonwebtoken::encode(&Header::default(), &claims, &EncodingKey::from_secret(&[7; 32]));
         assert!(keys.verify(&wrong_audience.unwrap_or_default()).is_err());
         let expired = Claims { aud: AUDIENCE.into(), exp: now - 60, ..claims };
-        let expired = jsonwebtoken::encode(&Header::default(), &expired, &EncodingKey::from_secret(&[7; 32]));
-        assert!(keys.verify(&expired.unwrap_or_default()).is_err());
+        let not_yet = Claims { nbf: now + 600, exp: now + 900, ..Claims { aud: AUDIENCE.into(), ..expired } };
+        let sign = |c: &Claims| jsonwebtoken::encode(&Header::default(), c, &EncodingKey::from_secret(&[7; 32]));
+        assert!(keys.verify(&sign(&not_yet).unwrap_or_default()).is_err());
+        let expired = Claims { exp: now - 60, nbf: now - 120, ..not_yet };
+        assert!(keys.verify(&sign(&expired).unwrap_or_default()).is_err());
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &Claims { exp: now + 60, nbf: now, ..expired },
+            &EncodingKey::from_secret(&[7; 32]),
+        );
+        assert!(keys.verify(&hs512.unwrap_or_default()).is_err(), "the algorithm is pinned");
         assert!(keys.verify("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.").is_err());
     }
 }

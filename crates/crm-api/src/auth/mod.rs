@@ -64,6 +64,9 @@ pub enum Authentication {
 pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let header = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or_default().to_owned());
+    if req.headers().contains_key("x-api-key") && req.headers().contains_key("authorization") {
+        return Err(ApiError::unauthorized("send either `X-API-Key` or `Authorization`, not both"));
+    }
     if let Some(key) = header("x-api-key") {
         let (workspace_id, key) = state.api_keys.authenticate(&state.store, &key).await?;
         return Ok(Some(Caller { workspace_id, actor: Actor::ApiKey(key.id), scopes: key.scopes, request_id }));
