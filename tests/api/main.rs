@@ -1,1 +1,16 @@
+//! Black-box tests of the HTTP API. Each test starts the real server on port 0 against a fresh
+//! database and speaks HTTP to it; `both_backends!` runs it on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod api_keys;
+mod auth;
+mod cli;
+mod conventions;
+mod customers;
+mod health;
+mod migrations;
+mod openapi;
+mod users;

@@ -73,7 +73,7 @@ pub struct Address {
     #[schema(max_length = 20)]
     pub postal_code: Option<String>,
     #[serde(default)]
-    #[schema(pattern = "^[A-Z]{2}$", example = "UA")]
+    #[schema(pattern = "^[A-Za-z]{2}$", example = "UA")]
     pub country: Option<String>,
 }
 

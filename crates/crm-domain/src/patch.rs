@@ -54,6 +54,18 @@ pub fn merge<T: Serialize + DeserializeOwned>(current: &T, patch: Value) -> Resu
     }
     let mut doc =
         serde_json::to_value(current).map_err(|e| ValidationErrors::single("", "invalid_value", e.to_string()))?;
+    // A top-level member the document lacks is read-only or misspelt: setting it to `null`
+    // would be a silent no-op, so it is rejected whatever its value. Nested objects may be
+    // open maps (`custom_fields`), so only the top level is checked here; decoding checks the rest.
+    let mut unknown = ValidationErrors::default();
+    if let (Value::Object(members), Value::Object(fields)) = (&patch, &doc) {
+        for key in members.keys().filter(|k| !fields.contains_key(*k)) {
+            unknown.add(key.clone(), "unknown_field", format!("unknown field `{key}`"));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(unknown);
+    }
     json_patch::merge(&mut doc, &patch);
     decode(doc)
 }
@@ -119,5 +131,9 @@ mod tests {
         assert!(merge(&current, json!({"version": 3})).is_err());
         assert!(merge(&current, json!([1])).is_err());
         assert!(merge(&current, json!({"name": null})).is_err());
+        let read_only = merge(&current, json!({"id": null})).err().map(codes);
+        assert_eq!(read_only, Some(vec![("id".into(), "unknown_field".into())]));
+        let with_map = json!({"name": "a", "inner": {"a": 1, "b": null}});
+        assert!(merge(&with_map, json!({"inner": {"c": 2}})).is_ok(), "nested objects may be open maps");
     }
 }

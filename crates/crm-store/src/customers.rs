@@ -453,7 +453,7 @@ pub async fn set_deleted(
 ) -> Result<Customer, StoreError> {
     let mut conn = store.write().await?;
     let current = fetch(&mut conn, ctx.workspace_id, id, true).await?;
-    if current.deleted_at.is_some() != deleted {
+    if current.deleted_at.is_some() == deleted {
         // A deleted customer is not found by DELETE; restoring a live one changes nothing.
         return if deleted { Err(StoreError::NotFound) } else { Ok(current) };
     }

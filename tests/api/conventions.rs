@@ -1,0 +1,291 @@
+//! Conventions every endpoint keeps: request ids, problem bodies for bad input (never a 500),
+//! idempotent POSTs, optimistic concurrency under parallel writers, and rate limits.
+
+use std::time::{Duration, Instant};
+
+use crm_api::config::Config;
+use futures_util::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TestApp, assert_any_problem, assert_field_error, assert_json, assert_problem, both_backends, header, send,
+};
+
+fn person() -> Value {
+    json!({"kind": "person", "first_name": "Olena", "email": "olena@example.com"})
+}
+
+async fn post_raw(app: &TestApp, path: &str, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    let request = app.request(Method::POST, path).header("Content-Type", content_type).body(body);
+    send(request).await
+}
+
+async fn customer_count(app: &TestApp) -> usize {
+    app.admin().list_all("/v1/customers?limit=200").await.len()
+}
+
+async fn every_response_has_a_request_id(app: TestApp) {
+    for path in ["/healthz", "/v1/customers", "/v1/nope"] {
+        let response = app.get(path).await;
+        let id = header(response.headers(), "x-request-id");
+        assert!(id.is_some_and(|id| !id.is_empty()), "{path}: no X-Request-Id");
+    }
+    let response = app.anonymous().get("/v1/customers").await;
+    assert!(header(response.headers(), "x-request-id").is_some(), "a 401 has a request id too");
+    let request = app.request(Method::GET, "/v1/me").header("X-Request-Id", "client-chosen-42");
+    let response = send(request).await;
+    assert_eq!(header(response.headers(), "x-request-id").as_deref(), Some("client-chosen-42"));
+    let a = header(app.get("/healthz").await.headers(), "x-request-id");
+    let b = header(app.get("/healthz").await.headers(), "x-request-id");
+    assert_ne!(a, b, "generated request ids are unique");
+}
+both_backends!(every_response_has_a_request_id);
+
+async fn malformed_and_mistyped_json_is_a_problem(app: TestApp) {
+    let response = post_raw(&app, "/v1/customers", "application/json", r#"{"kind":"#).await;
+    assert_problem(response, 400, "malformed_json").await;
+    let response = post_raw(&app, "/v1/customers", "application/json", "").await;
+    assert_any_problem(response).await;
+    let response = post_raw(&app, "/v1/customers", "application/json", vec![b'{', 0xff, 0xfe, b'}']).await;
+    assert_any_problem(response).await;
+
+    let response = app.post_json("/v1/customers", &json!({"kind": "person", "first_name": 42})).await;
+    assert_field_error(response, "first_name", "invalid_type").await;
+    let response = app.post_json("/v1/customers", &json!({"kind": "robot"})).await;
+    assert_field_error(response, "kind", "invalid_value").await;
+    let response = app.post_json("/v1/customers", &json!({"first_name": "No kind"})).await;
+    assert_field_error(response, "kind", "required").await;
+    let response = app.post_json("/v1/customers", &json!({"kind": "person", "first_name": "a\u{0}b"})).await;
+    assert_problem(response, 422, "validation_failed").await;
+    let response = app.post_json("/v1/customers", &json!([1, 2])).await;
+    assert_any_problem(response).await;
+    let response = app.post_json("/v1/customers", &json!(null)).await;
+    assert_any_problem(response).await;
+
+    let huge = r#"{"kind":"company","company_name":"Big","employee_count":1e30}"#;
+    let response = post_raw(&app, "/v1/customers", "application/json", huge).await;
+    assert_problem(response, 422, "validation_failed").await;
+    for count in [json!(-1), json!(1.5), json!(u64::MAX), json!("12")] {
+        let body = json!({"kind": "company", "company_name": "Big", "employee_count": count});
+        let response = app.post_json("/v1/customers", &body).await;
+        assert_problem(response, 422, "validation_failed").await;
+    }
+    let nested = format!(
+        r#"{{"kind":"person","first_name":"x","custom_fields":{{"a":{}1{}}}}}"#,
+        "[".repeat(5000),
+        "]".repeat(5000)
+    );
+    let response = post_raw(&app, "/v1/customers", "application/json", nested).await;
+    assert_any_problem(response).await;
+    let long_name = json!({"kind": "person", "first_name": "x".repeat(10_000)});
+    let response = app.post_json("/v1/customers", &long_name).await;
+    assert_field_error(response, "first_name", "too_long").await;
+    let bad_login = post_raw(&app, "/v1/auth/login", "application/json", r#"{"email": "#).await;
+    assert_problem(bad_login, 400, "malformed_json").await;
+    assert_eq!(customer_count(&app).await, 0, "bad input created nothing");
+}
+both_backends!(malformed_and_mistyped_json_is_a_problem);
+
+async fn oversize_bodies_are_413(app: TestApp) {
+    let mut body = br#"{"kind":"person","first_name":""#.to_vec();
+    body.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    body.extend(br#""}"#);
+    let request = app.request(Method::POST, "/v1/customers").header("Content-Type", "application/json").body(body);
+    match request.send().await {
+        Ok(response) => {
+            assert_problem(response, 413, "payload_too_large").await;
+        }
+        Err(e) => panic!(
+            "a 10 MB body got no HTTP response (the server closed the connection before \
+             answering 413): {e:?}"
+        ),
+    }
+    let just_over = format!(r#"{{"kind":"person","first_name":"{}"}}"#, "a".repeat(1024 * 1024 + 1));
+    let response = post_raw(&app, "/v1/customers", "application/json", just_over).await;
+    assert_problem(response, 413, "payload_too_large").await;
+    assert_json(app.get("/v1/me").await, 200).await;
+}
+both_backends!(oversize_bodies_are_413);
+
+async fn wrong_content_type_is_415(app: TestApp) {
+    let body = person().to_string();
+    let response = post_raw(&app, "/v1/customers", "text/plain", body.clone()).await;
+    assert_problem(response, 415, "unsupported_media_type").await;
+    let response = post_raw(&app, "/v1/customers", "application/x-www-form-urlencoded", "kind=person").await;
+    assert_problem(response, 415, "unsupported_media_type").await;
+    let customer = app.post_customer(&person()).await;
+    let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+    let request = app.request(Method::PATCH, &path).header("Content-Type", "text/plain").body(r#"{"first_name":"x"}"#);
+    assert_problem(send(request).await, 415, "unsupported_media_type").await;
+    let request = app
+        .request(Method::PATCH, &path)
+        .header("Content-Type", "application/json-patch+json")
+        .body(r#"[{"op":"replace","path":"/first_name","value":"x"}]"#);
+    assert_any_problem(send(request).await).await;
+}
+both_backends!(wrong_content_type_is_415);
+
+async fn bad_paths_and_methods_are_problems(app: TestApp) {
+    for path in ["/v1/customers/not-a-uuid", "/v1/customers/123", "/v1/users/x", "/v1/customers/not-a-uuid/history"] {
+        assert_problem(app.get(path).await, 400, "invalid_parameter").await;
+    }
+    let response = app.patch_json("/v1/customers/%00", &json!({})).await;
+    assert_problem(response, 400, "invalid_parameter").await;
+    assert_problem(app.delete("/v1/api-keys/nope").await, 400, "invalid_parameter").await;
+    for path in ["/v1/nope", "/nope", "/v2/customers", "/v1/customers/x/y/z"] {
+        assert_problem(app.get(path).await, 404, "not_found").await;
+    }
+    for method in [Method::PUT, Method::DELETE] {
+        let response = send(app.request(method.clone(), "/v1/customers").json(&person())).await;
+        let allow = header(response.headers(), "allow");
+        let problem = assert_any_problem(response).await;
+        match problem["status"].as_u64() {
+            Some(405) => {
+                assert_eq!(problem["code"], "method_not_allowed", "{problem}");
+                assert!(allow.is_some_and(|a| a.contains("GET") && a.contains("POST")), "{method}: Allow header");
+            }
+            Some(404) => assert_eq!(problem["code"], "not_found", "{problem}"),
+            _ => panic!("{method} /v1/customers: expected 405 or 404, got {problem}"),
+        }
+    }
+    let response = app.get("/v1/customers?deleted=true&limit=1").await;
+    assert_json(response, 200).await;
+}
+both_backends!(bad_paths_and_methods_are_problems);
+
+async fn idempotent_post_replays_the_first_response(app: TestApp) {
+    let post =
+        |key: &str, body: &Value| app.request(Method::POST, "/v1/customers").header("Idempotency-Key", key).json(body);
+    let first = send(post("k1", &person())).await;
+    assert!(header(first.headers(), "idempotent-replayed").is_none(), "the first is not a replay");
+    let first = assert_json(first, 201).await;
+    let again = send(post("k1", &person())).await;
+    assert_eq!(header(again.headers(), "idempotent-replayed").as_deref(), Some("true"));
+    let again = assert_json(again, 201).await;
+    assert_eq!(again, first, "the replay is the first response");
+    assert_eq!(customer_count(&app).await, 1);
+
+    let mut other_body = person();
+    other_body["first_name"] = json!("Someone else");
+    let reused = send(post("k1", &other_body)).await;
+    assert_problem(reused, 422, "idempotency_key_reused").await;
+
+    // Keys are scoped to the caller: another key's k1 is a different request.
+    let other_key = app.create_api_key(&["customers:write"]).await;
+    let request =
+        app.with_key(&other_key).request(Method::POST, "/v1/customers").header("Idempotency-Key", "k1").json(&person());
+    let response = send(request).await;
+    assert!(header(response.headers(), "idempotent-replayed").is_none());
+    assert_json(response, 201).await;
+    assert_eq!(customer_count(&app).await, 2);
+
+    // Other POST endpoints honour the key too.
+    let key_body = json!({"name": "once", "scopes": ["customers:read"]});
+    let create_key = || app.request(Method::POST, "/v1/api-keys").header("Idempotency-Key", "key-1").json(&key_body);
+    let created = assert_json(send(create_key()).await, 201).await;
+    let replay = send(create_key()).await;
+    assert_eq!(header(replay.headers(), "idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(assert_json(replay, 201).await["id"], created["id"]);
+}
+both_backends!(idempotent_post_replays_the_first_response);
+
+async fn parallel_retries_with_one_key_create_one_customer(app: TestApp) {
+    let body = person();
+    let requests = (0..10)
+        .map(|_| send(app.request(Method::POST, "/v1/customers").header("Idempotency-Key", "parallel-1").json(&body)));
+    let responses = join_all(requests).await;
+    let mut originals = 0;
+    for response in responses {
+        let status = response.status().as_u16();
+        let replayed = header(response.headers(), "idempotent-replayed").is_some_and(|v| v == "true");
+        match status {
+            201 => {
+                originals += usize::from(!replayed);
+                assert_json(response, 201).await;
+            }
+            409 => {
+                assert_problem(response, 409, "idempotency_key_in_use").await;
+            }
+            _ => panic!("expected 201 or 409, got {status}: {}", response.text().await.unwrap()),
+        }
+    }
+    assert_eq!(originals, 1, "exactly one response is the original, not a replay");
+    assert_eq!(customer_count(&app).await, 1, "exactly one customer was created");
+}
+both_backends!(parallel_retries_with_one_key_create_one_customer);
+
+async fn parallel_patches_with_one_version_let_one_win(app: TestApp) {
+    for round in 0..3 {
+        let customer = app.post_customer(&person()).await;
+        let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+        let patch = |name: &str| {
+            send(app.request(Method::PATCH, &path).header("If-Match", "\"1\"").json(&json!({"first_name": name})))
+        };
+        let (a, b) = tokio::join!(patch("Alpha"), patch("Beta"));
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort_unstable();
+        let bodies = [a.text().await.unwrap(), b.text().await.unwrap()];
+        assert_eq!(statuses, [200, 412], "round {round}: {bodies:?}");
+        let fetched = assert_json(app.get(&path).await, 200).await;
+        assert_eq!(fetched["version"], 2, "round {round}: {fetched}");
+    }
+}
+both_backends!(parallel_patches_with_one_version_let_one_win);
+
+async fn concurrent_writers_never_fail(app: TestApp) {
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let writers = (0..8).map(|writer| {
+        let app = &app;
+        async move {
+            let mut created = 0usize;
+            let mut failures = Vec::new();
+            let mut i = 0;
+            while Instant::now() < deadline {
+                i += 1;
+                let body = json!({"kind": "person", "first_name": format!("W{writer}-{i}"), "tags": ["load"]});
+                let response = app.post_json("/v1/customers", &body).await;
+                let status = response.status().as_u16();
+                let text = response.text().await.unwrap();
+                if status == 201 && !text.to_lowercase().contains("locked") {
+                    created += 1;
+                } else {
+                    failures.push(format!("{status}: {text}"));
+                }
+            }
+            (created, failures)
+        }
+    });
+    let results = join_all(writers).await;
+    let created: usize = results.iter().map(|(n, _)| n).sum();
+    let failures: Vec<&String> = results.iter().flat_map(|(_, f)| f).collect();
+    assert!(failures.is_empty(), "{} failed writes, e.g. {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(created >= 8, "only {created} writes in 2.5 s");
+    assert_eq!(customer_count(&app).await, created, "every 201 is a stored customer");
+}
+both_backends!(concurrent_writers_never_fail);
+
+fn strict_rate_limit(config: &mut Config) {
+    config.rate_limit_per_second = 1;
+    config.rate_limit_burst = 2;
+}
+
+async fn hammering_is_rate_limited_per_caller(app: TestApp) {
+    let mut limited = None;
+    for _ in 0..20 {
+        let response = app.get("/v1/me").await;
+        if response.status() == 429 {
+            limited = Some(response);
+            break;
+        }
+        assert_json(response, 200).await;
+    }
+    let response = limited.expect("20 requests at burst 2, 1/s were never limited");
+    let retry_after = header(response.headers(), "retry-after").expect("a Retry-After header");
+    assert!(retry_after.parse::<u64>().is_ok(), "Retry-After in seconds: {retry_after:?}");
+    assert_problem(response, 429, "rate_limited").await;
+    // Another caller has its own budget.
+    let other = app.second_workspace().await;
+    assert_json(app.with_key(&other).get("/v1/me").await, 200).await;
+}
+both_backends!(hammering_is_rate_limited_per_caller, configure = strict_rate_limit);
