@@ -50,11 +50,7 @@ pub fn parse_country(raw: &str) -> Result<String, Invalid> {
     let known = code.len() == 2
         && code.bytes().all(|b| b.is_ascii_uppercase())
         && isocountry::CountryCode::for_alpha2(&code).is_ok();
-    if known {
-        Ok(code)
-    } else {
-        Err(invalid("invalid_value", "must be an ISO 3166-1 alpha-2 country code, e.g. UA"))
-    }
+    if known { Ok(code) } else { Err(invalid("invalid_value", "must be an ISO 3166-1 alpha-2 country code, e.g. UA")) }
 }
 
 /// An absolute http(s) URL.
