@@ -13,4 +13,5 @@ mod customers;
 mod health;
 mod migrations;
 mod openapi;
+mod replica;
 mod users;

@@ -273,6 +273,19 @@ async fn fetch(
     row.try_into()
 }
 
+/// Orders a boxed customer query by `(column, id)` and, after a cursor `(t, u)`, keeps the rows
+/// beyond it as `column >= t AND (column > t OR id > u)` (mirrored for descending order):
+/// both conditions stay in the index scan, so a deep page costs what the first one does.
+macro_rules! keyset {
+    ($query:expr, $after:expr, $column:expr, $not_before:ident, $beyond:ident, $dir:ident) => {{
+        let mut query = $query;
+        if let Some((t, u)) = $after {
+            query = query.filter($column.$not_before(t).and($column.$beyond(t).or(customers::id.$beyond(u))));
+        }
+        query.order(($column.$dir(), customers::id.$dir()))
+    }};
+}
+
 fn like_pattern(q: &str) -> String {
     let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("%{escaped}%")
@@ -346,36 +359,11 @@ pub async fn list(
         if let Some(q) = &filter.q {
             query = query.filter(customers::search_text.like(like_pattern(q)).escape('\\'));
         }
-        // Keyset: `key >= t AND (key > t OR id > u)` keeps both conditions in the index scan.
         query = match (sort.field, sort.descending) {
-            (SortField::CreatedAt, false) => {
-                if let Some((t, u)) = after {
-                    query = query
-                        .filter(customers::created_at.ge(t).and(customers::created_at.gt(t).or(customers::id.gt(u))));
-                }
-                query.order((customers::created_at.asc(), customers::id.asc()))
-            }
-            (SortField::CreatedAt, true) => {
-                if let Some((t, u)) = after {
-                    query = query
-                        .filter(customers::created_at.le(t).and(customers::created_at.lt(t).or(customers::id.lt(u))));
-                }
-                query.order((customers::created_at.desc(), customers::id.desc()))
-            }
-            (SortField::UpdatedAt, false) => {
-                if let Some((t, u)) = after {
-                    query = query
-                        .filter(customers::updated_at.ge(t).and(customers::updated_at.gt(t).or(customers::id.gt(u))));
-                }
-                query.order((customers::updated_at.asc(), customers::id.asc()))
-            }
-            (SortField::UpdatedAt, true) => {
-                if let Some((t, u)) = after {
-                    query = query
-                        .filter(customers::updated_at.le(t).and(customers::updated_at.lt(t).or(customers::id.lt(u))));
-                }
-                query.order((customers::updated_at.desc(), customers::id.desc()))
-            }
+            (SortField::CreatedAt, false) => keyset!(query, after, customers::created_at, ge, gt, asc),
+            (SortField::CreatedAt, true) => keyset!(query, after, customers::created_at, le, lt, desc),
+            (SortField::UpdatedAt, false) => keyset!(query, after, customers::updated_at, ge, gt, asc),
+            (SortField::UpdatedAt, true) => keyset!(query, after, customers::updated_at, le, lt, desc),
         };
         query.load(c).await
     })?;

@@ -2,6 +2,9 @@
 //! be written once: `per_backend!` for reads, `write_tx!` for transactions
 //! (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue instead of failing).
 
+use std::time::Duration;
+
+use deadpool::Runtime;
 use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -60,6 +63,11 @@ pub enum Conn {
     Sqlite(Object<SqliteConn>),
 }
 
+/// How long a request waits for a free connection before it is answered 503.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long opening a PostgreSQL connection may take (an unreachable host would hang).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl DbPool {
     pub fn open(url: &str, size: usize) -> Result<DbPool, StoreError> {
         let build_error = |e: diesel_async::pooled_connection::deadpool::BuildError| StoreError::Config(e.to_string());
@@ -69,14 +77,28 @@ impl DbPool {
                 // The default recycling pings the server on every checkout (≈ 35 % of throughput).
                 config.recycling_method = RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::new_with_config(url, config);
-                Pool::builder(manager).max_size(size).build().map(DbPool::Pg).map_err(build_error)
+                Pool::builder(manager)
+                    .max_size(size)
+                    .runtime(Runtime::Tokio1)
+                    .wait_timeout(Some(CHECKOUT_TIMEOUT))
+                    .create_timeout(Some(CONNECT_TIMEOUT))
+                    .build()
+                    .map(DbPool::Pg)
+                    .map_err(build_error)
             }
             Backend::Sqlite => {
                 let mut config = ManagerConfig::default();
                 config.recycling_method = RecyclingMethod::Fast;
                 config.custom_setup = Box::new(establish_sqlite);
                 let manager = AsyncDieselConnectionManager::new_with_config(sqlite_path(url), config);
-                Pool::builder(manager).max_size(size).build().map(DbPool::Sqlite).map_err(build_error)
+                // Only the wait is bounded: cancelling SQLite work in flight panics (STACK.md).
+                Pool::builder(manager)
+                    .max_size(size)
+                    .runtime(Runtime::Tokio1)
+                    .wait_timeout(Some(CHECKOUT_TIMEOUT))
+                    .build()
+                    .map(DbPool::Sqlite)
+                    .map_err(build_error)
             }
         }
     }
