@@ -122,7 +122,7 @@ pub async fn create(
 }
 
 pub async fn get(store: &Store, ws: WorkspaceId, id: ApiKeyId) -> Result<ApiKey, StoreError> {
-    let mut conn = store.read().await?;
+    let mut conn = store.read_primary().await?;
     let row: ApiKeyRow = per_backend!(&mut conn, |c| api_keys::table
         .filter(api_keys::workspace_id.eq(Id(ws.0)))
         .filter(api_keys::id.eq(Id(id.0)))
@@ -189,7 +189,7 @@ pub async fn revoke(store: &Store, ctx: &Context, id: ApiKeyId, if_match: Option
 /// The key with this hash and its workspace, whatever its state: the caller judges expiry
 /// and revocation.
 pub async fn find_by_hash(store: &Store, hash: &str) -> Result<Option<(WorkspaceId, ApiKey)>, StoreError> {
-    let mut conn = store.write().await?;
+    let mut conn = store.read_primary().await?;
     let row: Option<ApiKeyRow> = per_backend!(&mut conn, |c| api_keys::table
         .filter(api_keys::key_hash.eq(hash))
         .select(ApiKeyRow::as_select())

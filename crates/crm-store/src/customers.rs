@@ -259,16 +259,17 @@ async fn fetch(
     id: CustomerId,
     include_deleted: bool,
 ) -> Result<Customer, StoreError> {
+    // Not boxed: a static query is prepared once per connection and cached.
     let row: CustomerRow = per_backend!(conn, |c| {
-        let mut query = customers::table
+        let query = customers::table
             .filter(customers::workspace_id.eq(Id(ws.0)))
             .filter(customers::id.eq(Id(id.0)))
-            .select(CustomerRow::as_select())
-            .into_boxed();
-        if !include_deleted {
-            query = query.filter(customers::deleted_at.is_null());
+            .select(CustomerRow::as_select());
+        if include_deleted {
+            query.first(c).await
+        } else {
+            query.filter(customers::deleted_at.is_null()).first(c).await
         }
-        query.first(c).await
     })?;
     row.try_into()
 }

@@ -30,10 +30,13 @@ pub struct Context {
     pub request_id: Option<String>,
 }
 
-/// The database: a primary pool and, optionally, a read pool on a PostgreSQL replica.
+/// The database. PostgreSQL: one pool for reads and writes, and optionally a read pool on a
+/// replica. SQLite: a pool of readers and a single writer, so that writers queue in order
+/// here instead of spinning in SQLite's busy handler (WAL lets readers run alongside).
 #[derive(Clone)]
 pub struct Store {
-    primary: DbPool,
+    writer: DbPool,
+    reader: DbPool,
     replica: Option<DbPool>,
     backend: Backend,
 }
@@ -48,16 +51,28 @@ impl Store {
             Some(replica) => Some(DbPool::open(replica, pool_size)?),
             None => None,
         };
-        Ok(Store { primary: DbPool::open(url, pool_size)?, replica, backend })
+        let (writer, reader) = match backend {
+            Backend::Postgres => {
+                let pool = DbPool::open(url, pool_size)?;
+                (pool.clone(), pool)
+            }
+            Backend::Sqlite => (DbPool::open(url, 1)?, DbPool::open(url, pool_size)?),
+        };
+        Ok(Store { writer, reader, replica, backend })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
-    /// A connection for writes and read-your-own-write paths.
+    /// A connection for writes. Never ask for a second one while holding it.
     pub async fn write(&self) -> Result<Conn, StoreError> {
-        self.primary.get().await
+        self.writer.get().await
+    }
+
+    /// A connection for reads that must see the latest committed state (sign-in, version checks).
+    pub async fn read_primary(&self) -> Result<Conn, StoreError> {
+        self.reader.get().await
     }
 
     /// A connection for reads that tolerate replica lag; the primary when no replica answers.
@@ -68,7 +83,7 @@ impl Store {
                 Err(e) => log::warn!("replica unavailable, reading from the primary: {e}"),
             }
         }
-        self.primary.get().await
+        self.reader.get().await
     }
 
     /// Round-trips a query to the primary, for `/readyz`.
@@ -79,6 +94,6 @@ impl Store {
     }
 
     pub fn pool_usage(&self) -> (usize, usize, usize) {
-        self.primary.usage()
+        self.reader.usage()
     }
 }

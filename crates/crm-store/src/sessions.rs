@@ -107,7 +107,7 @@ pub async fn rotate(
     match outcome {
         None => Ok(Rotation::Invalid),
         Some((_, user)) if user.0.is_nil() => Ok(Rotation::Reused),
-        Some((ws, user)) => match users::get(store, ws, user).await {
+        Some((ws, user)) => match users::get_fresh(store, ws, user).await {
             Ok(user) if user.active => Ok(Rotation::Rotated(user)),
             Ok(_) | Err(StoreError::NotFound) => Ok(Rotation::Invalid),
             Err(e) => Err(e),

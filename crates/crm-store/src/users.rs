@@ -172,8 +172,16 @@ pub async fn create(store: &Store, ctx: &Context, new: &NewUser, password_hash: 
 }
 
 pub async fn get(store: &Store, ws: WorkspaceId, id: UserId) -> Result<User, StoreError> {
-    let mut conn = store.read().await?;
-    let row: UserRow = per_backend!(&mut conn, |c| users::table
+    fetch(&mut store.read().await?, ws, id).await
+}
+
+/// The user as the primary has it now, for version checks and sign-in.
+pub(crate) async fn get_fresh(store: &Store, ws: WorkspaceId, id: UserId) -> Result<User, StoreError> {
+    fetch(&mut store.read_primary().await?, ws, id).await
+}
+
+async fn fetch(conn: &mut crate::Conn, ws: WorkspaceId, id: UserId) -> Result<User, StoreError> {
+    let row: UserRow = per_backend!(conn, |c| users::table
         .filter(users::workspace_id.eq(Id(ws.0)))
         .filter(users::id.eq(Id(id.0)))
         .filter(users::deleted_at.is_null())
@@ -211,7 +219,7 @@ pub async fn update(
     patch: &UserPatch,
     password_hash: Option<&str>,
 ) -> Result<User, StoreError> {
-    let current = get(store, ctx.workspace_id, id).await?;
+    let current = get_fresh(store, ctx.workspace_id, id).await?;
     if if_match.is_some_and(|v| v != current.version) {
         return Err(StoreError::VersionMismatch { current: current.version });
     }
@@ -276,7 +284,7 @@ pub async fn update(
 
 /// Removes a user from the workspace: soft delete, deactivation and the end of every session.
 pub async fn delete(store: &Store, ctx: &Context, id: UserId, if_match: Option<i64>) -> Result<(), StoreError> {
-    let current = get(store, ctx.workspace_id, id).await?;
+    let current = get_fresh(store, ctx.workspace_id, id).await?;
     if if_match.is_some_and(|v| v != current.version) {
         return Err(StoreError::VersionMismatch { current: current.version });
     }
@@ -314,7 +322,7 @@ pub async fn delete(store: &Store, ctx: &Context, id: UserId, if_match: Option<i
 /// A live user by email with the password hash, for sign-in. Not workspace-scoped: the
 /// email is what tells which workspace the person belongs to.
 pub async fn find_for_login(store: &Store, email: &str) -> Result<Option<(User, String)>, StoreError> {
-    let mut conn = store.write().await?;
+    let mut conn = store.read_primary().await?;
     let found: Option<(UserRow, String)> = per_backend!(&mut conn, |c| users::table
         .filter(users::email.eq(email))
         .filter(users::deleted_at.is_null())
