@@ -127,7 +127,7 @@ pub async fn get(store: &Store, ws: WorkspaceId, id: ApiKeyId) -> Result<ApiKey,
         .filter(api_keys::workspace_id.eq(Id(ws.0)))
         .filter(api_keys::id.eq(Id(id.0)))
         .select(ApiKeyRow::as_select())
-        .first(c)
+        .get_result(c)
         .await)?;
     row.try_into()
 }
@@ -193,7 +193,7 @@ pub async fn find_by_hash(store: &Store, hash: &str) -> Result<Option<(Workspace
     let row: Option<ApiKeyRow> = per_backend!(&mut conn, |c| api_keys::table
         .filter(api_keys::key_hash.eq(hash))
         .select(ApiKeyRow::as_select())
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     match row {

@@ -266,9 +266,9 @@ async fn fetch(
             .filter(customers::id.eq(Id(id.0)))
             .select(CustomerRow::as_select());
         if include_deleted {
-            query.first(c).await
+            query.get_result(c).await
         } else {
-            query.filter(customers::deleted_at.is_null()).first(c).await
+            query.filter(customers::deleted_at.is_null()).get_result(c).await
         }
     })?;
     row.try_into()

@@ -7,7 +7,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::schema::idempotency_keys as keys;
 use crate::types::{Id, Json, Ts, now};
-use crate::{Store, StoreError, per_backend, write_tx};
+use crate::{Store, StoreError, per_backend};
 
 /// A request still "in progress" after this long was cut off by a crash; a retry takes it over.
 const ABANDONED_AFTER: Duration = Duration::seconds(60);
@@ -52,48 +52,60 @@ pub async fn claim(
 ) -> Result<Claim, StoreError> {
     let at = now();
     let mut conn = store.write().await?;
-    write_tx!(&mut conn, |c| {
-        let inserted = diesel::insert_into(keys::table)
-            .values((
-                keys::workspace_id.eq(Id(ws.0)),
-                keys::caller.eq(caller),
-                keys::key.eq(key),
-                keys::request_hash.eq(request_hash),
-                keys::created_at.eq(Ts(at)),
-            ))
-            .on_conflict_do_nothing()
+    // Each statement is atomic on its own, so the common case (a new key) costs one round trip.
+    let inserted = per_backend!(&mut conn, |c| diesel::insert_into(keys::table)
+        .values((
+            keys::workspace_id.eq(Id(ws.0)),
+            keys::caller.eq(caller),
+            keys::key.eq(key),
+            keys::request_hash.eq(request_hash),
+            keys::created_at.eq(Ts(at)),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c)
+        .await)?;
+    if inserted == 1 {
+        return Ok(Claim::Fresh);
+    }
+    let row: KeyRow = per_backend!(&mut conn, |c| keys::table
+        .filter(keys::workspace_id.eq(Id(ws.0)))
+        .filter(keys::caller.eq(caller))
+        .filter(keys::key.eq(key))
+        .select(KeyRow::as_select())
+        .get_result(c)
+        .await)?;
+    if row.request_hash != request_hash {
+        return Ok(Claim::Mismatch);
+    }
+    match row.status_code {
+        Some(status) => {
+            let headers: Vec<(String, String)> = match row.response_headers {
+                Some(json) => json.decode()?,
+                None => Vec::new(),
+            };
+            Ok(Claim::Done(StoredResponse {
+                status: u16::try_from(status).unwrap_or(200),
+                body: row.response_body.unwrap_or_default(),
+                headers,
+            }))
+        }
+        None if row.created_at.0 < at - ABANDONED_AFTER => {
+            // Take over only if nobody else did in the meantime.
+            let taken = per_backend!(&mut conn, |c| diesel::update(
+                keys::table
+                    .filter(keys::workspace_id.eq(Id(ws.0)))
+                    .filter(keys::caller.eq(caller))
+                    .filter(keys::key.eq(key))
+                    .filter(keys::status_code.is_null())
+                    .filter(keys::created_at.eq(row.created_at))
+            )
+            .set(keys::created_at.eq(Ts(at)))
             .execute(c)
-            .await?;
-        if inserted == 1 {
-            return Ok(Claim::Fresh);
+            .await)?;
+            Ok(if taken == 1 { Claim::Fresh } else { Claim::InProgress })
         }
-        let this = keys::table
-            .filter(keys::workspace_id.eq(Id(ws.0)))
-            .filter(keys::caller.eq(caller))
-            .filter(keys::key.eq(key));
-        let row: KeyRow = this.select(KeyRow::as_select()).first(c).await?;
-        if row.request_hash != request_hash {
-            return Ok(Claim::Mismatch);
-        }
-        match row.status_code {
-            Some(status) => {
-                let headers: Vec<(String, String)> = match row.response_headers {
-                    Some(json) => json.decode()?,
-                    None => Vec::new(),
-                };
-                Ok(Claim::Done(StoredResponse {
-                    status: u16::try_from(status).unwrap_or(200),
-                    body: row.response_body.unwrap_or_default(),
-                    headers,
-                }))
-            }
-            None if row.created_at.0 < at - ABANDONED_AFTER => {
-                diesel::update(this).set(keys::created_at.eq(Ts(at))).execute(c).await?;
-                Ok(Claim::Fresh)
-            }
-            None => Ok(Claim::InProgress),
-        }
-    })
+        None => Ok(Claim::InProgress),
+    }
 }
 
 pub async fn complete(

@@ -74,7 +74,7 @@ pub async fn rotate(
         let token: Option<TokenRow> = refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(old_hash))
             .select(TokenRow::as_select())
-            .first(c)
+            .get_result(c)
             .await
             .optional()?;
         let Some(token) = token else { return Ok(None) };
@@ -123,7 +123,7 @@ pub async fn revoke_family(store: &Store, token_hash: &str) -> Result<(), StoreE
         let family: Option<Id> = refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(token_hash))
             .select(refresh_tokens::family_id)
-            .first(c)
+            .get_result(c)
             .await
             .optional()?;
         if let Some(family) = family {

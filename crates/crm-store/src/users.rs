@@ -186,7 +186,7 @@ async fn fetch(conn: &mut crate::Conn, ws: WorkspaceId, id: UserId) -> Result<Us
         .filter(users::id.eq(Id(id.0)))
         .filter(users::deleted_at.is_null())
         .select(UserRow::as_select())
-        .first(c)
+        .get_result(c)
         .await)?;
     row.try_into()
 }
@@ -327,7 +327,7 @@ pub async fn find_for_login(store: &Store, email: &str) -> Result<Option<(User, 
         .filter(users::email.eq(email))
         .filter(users::deleted_at.is_null())
         .select((UserRow::as_select(), users::password_hash))
-        .first(c)
+        .get_result(c)
         .await
         .optional())?;
     match found {

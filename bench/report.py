@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Helpers of bench/run.sh (standard library only).
+
+  report.py wrk FILE                 wrk --latency output -> JSON figures
+  report.py pgbench FILE LOG_PREFIX  pgbench output (+ sampled per-transaction logs) -> JSON
+  report.py cursor T ID              the service's list cursor for sort -created_at
+  report.py report FACTS OUT_DIR     facts (JSON lines) -> OUT_DIR/latest.md and latest.json
+"""
+
+import base64
+import glob
+import json
+import re
+import sys
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
+
+
+def wrk_time_ms(text):
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m|h)", text)
+    if not m:
+        raise ValueError(f"not a wrk time: {text!r}")
+    return float(m.group(1)) * UNITS_MS[m.group(2)]
+
+
+def parse_wrk(path):
+    text = open(path, encoding="utf-8").read()
+    out = {"tool": "wrk"}
+    m = re.search(r"^Requests/sec:\s+([0-9.]+)", text, re.M)
+    if not m:
+        raise SystemExit(f"{path}: no Requests/sec line:\n{text}")
+    out["per_second"] = float(m.group(1))
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
+        if m:
+            out[f"p{pct}_ms"] = wrk_time_ms(m.group(1))
+    m = re.search(r"(\d+) requests in ([0-9.]+)(\w+)", text)
+    if m:
+        out["requests"] = int(m.group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    out["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    out["socket_errors"] = sum(int(g) for g in m.groups()) if m else 0
+    return out
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return None
+    rank = max(1, min(len(sorted_values), -(-len(sorted_values) * p // 100)))
+    return sorted_values[int(rank) - 1]
+
+
+def parse_pgbench(path, log_prefix):
+    text = open(path, encoding="utf-8").read()
+    out = {"tool": "pgbench"}
+    m = re.search(r"^tps = ([0-9.]+)", text, re.M)
+    if not m:
+        raise SystemExit(f"{path}: no tps line:\n{text}")
+    out["per_second"] = float(m.group(1))
+    m = re.search(r"^latency average = ([0-9.]+) ms", text, re.M)
+    if m:
+        out["avg_ms"] = float(m.group(1))
+    m = re.search(r"number of transactions actually processed: (\d+)", text)
+    if m:
+        out["requests"] = int(m.group(1))
+    m = re.search(r"number of failed transactions: (\d+)", text)
+    out["failed"] = int(m.group(1)) if m else 0
+    latencies = []
+    for log in glob.glob(log_prefix + ".*"):
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) >= 3 and fields[2].isdigit():
+                    latencies.append(int(fields[2]) / 1000.0)
+    latencies.sort()
+    out["sampled"] = len(latencies)
+    for pct in (50, 99):
+        value = percentile(latencies, pct)
+        if value is not None:
+            out[f"p{pct}_ms"] = value
+    return out
+
+
+def cursor(t, ident):
+    raw = json.dumps({"s": "-created_at", "t": t, "id": ident}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+BACKENDS = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
+OPS = [
+    ("get", "GET /v1/customers/{id}"),
+    ("list_first", "GET /v1/customers list, page 1"),
+    ("list_deep", "GET /v1/customers list, page {page}"),
+    ("patch", "PATCH /v1/customers/{id}"),
+    ("post", "POST /v1/customers"),
+]
+REFERENCES = {
+    ("postgres", "get"): "pgbench prepared point select",
+    ("postgres", "list_first"): "pgbench keyset page 1",
+    ("postgres", "list_deep"): "pgbench keyset page {page}",
+    ("postgres", "patch"): "pgbench update + audit (1 tx)",
+    ("postgres", "post"): "pgbench insert + audit (1 tx)",
+    ("sqlite", "get"): "raw SQLite PK lookups, 1 process",
+    ("sqlite", "post"): "raw SQLite insert + audit (1 tx each)",
+}
+
+
+def fmt(value, digits=2):
+    if value is None:
+        return "–"
+    if isinstance(value, float) and value >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def yes_no(ok):
+    return "yes" if ok else "**no**"
+
+
+def evaluate(backend, op, service, ref, first):
+    """(target text, met or None) of one operation, from DESIGN.md §8."""
+    if service is None:
+        return "–", None
+    ratio = service["per_second"] / ref["per_second"] if ref and ref.get("per_second") else None
+    p99 = service.get("p99_ms")
+    errors = service.get("non_2xx", 0) + service.get("socket_errors", 0)
+    checks = []
+    if op == "get":
+        need = 0.80 if backend == "postgres" else 0.30
+        target = f"≥ {need:.2f} × ref; p99 < 5 ms"
+        checks = [ratio is not None and ratio >= need, p99 is not None and p99 < 5]
+    elif op == "post" and backend == "postgres":
+        target = "≥ 0.50 × ref"
+        checks = [ratio is not None and ratio >= 0.50]
+    elif op == "list_first":
+        target = "p99 < 20 ms"
+        checks = [p99 is not None and p99 < 20]
+    elif op == "list_deep":
+        cost = first["per_second"] / service["per_second"] if first and service["per_second"] else None
+        target = f"cost ≤ 1.2 × page 1 (is {fmt(cost)} ×); p99 < 20 ms"
+        checks = [cost is not None and cost <= 1.2, p99 is not None and p99 < 20]
+    else:
+        target = "–"
+    if errors:
+        target += f" ({errors} non-2xx or socket errors)"
+        checks.append(False)
+    return target, (all(checks) if checks else None)
+
+
+def report(facts_path, out_dir):
+    facts = [json.loads(line) for line in open(facts_path, encoding="utf-8") if line.strip()]
+    meta = next((f for f in facts if f["kind"] == "meta"), {})
+    runs = {(f["backend"], f["op"]): f for f in facts if f["kind"] == "service"}
+    refs = {(f["backend"], f["op"]): f for f in facts if f["kind"] == "reference"}
+    loads = {f["backend"]: f for f in facts if f["kind"] == "load"}
+    procs = {f["backend"]: f for f in facts if f["kind"] == "process"}
+    lists = {f["backend"]: f for f in facts if f["kind"] == "list_page"}
+    binary = next((f for f in facts if f["kind"] == "binary"), {})
+
+    rows = []
+    for backend in BACKENDS:
+        page = lists.get(backend, {}).get("page", "N")
+        for op, label in OPS:
+            service = runs.get((backend, op))
+            ref = refs.get((backend, op))
+            if service is None and ref is None:
+                continue
+            target, met = evaluate(backend, op, service, ref, runs.get((backend, "list_first")))
+            ratio = service["per_second"] / ref["per_second"] if service and ref and ref["per_second"] else None
+            rows.append({
+                "operation": label.replace("{page}", str(page)),
+                "op": op,
+                "backend": backend,
+                "service_per_second": service and service["per_second"],
+                "service_p50_ms": service and service.get("p50_ms"),
+                "service_p99_ms": service and service.get("p99_ms"),
+                "service_errors": service and service.get("non_2xx", 0) + service.get("socket_errors", 0),
+                "service_cpu_percent": service and service.get("cpu_percent"),
+                "service_rss_max_mb": service and service.get("rss_max_mb"),
+                "reference": REFERENCES.get((backend, op), "–").replace("{page}", str(page)),
+                "reference_per_second": ref and ref["per_second"],
+                "reference_p50_ms": ref and ref.get("p50_ms"),
+                "reference_p99_ms": ref and ref.get("p99_ms"),
+                "ratio": ratio,
+                "target": target,
+                "met": met,
+            })
+
+    process_rows = []
+
+    def process_row(name, key, limit, unit):
+        values = {b: procs.get(b, {}).get(key) for b in BACKENDS}
+        present = [v for v in values.values() if v is not None]
+        met = all(v < limit for v in present) if present else None
+        process_rows.append({"figure": name, **values, "target": f"< {limit} {unit}", "met": met})
+
+    process_row("RSS idle (MB)", "rss_idle_mb", 50, "MB")
+    process_row("RSS under load, max over all runs (MB)", "rss_load_mb", 250, "MB")
+    process_row("start to ready, median of 3 (ms)", "ready_ms", 200, "ms")
+    size = binary.get("size_mb")
+    process_rows.append({"figure": "release binary (MB)", "postgres": size, "sqlite": size, "target": "< 40 MB",
+                         "met": None if size is None else size < 40})
+
+    lines = [
+        "# crm benchmark",
+        "",
+        f"{meta.get('date', '')} · commit `{meta.get('commit', '?')}` · {meta.get('cpus', '?')} CPUs "
+        f"({meta.get('cpu_model', '?')}) · {meta.get('customers', '?')} customers · "
+        f"{meta.get('connections', '?')} connections · {meta.get('duration', '?')} s per run "
+        f"(+ {meta.get('warmup', '?')} s warm-up) · `bash bench/run.sh`",
+        "",
+        "Service: `wrk -t2 -c{c} -d{d}s --latency`. PostgreSQL reference: `pgbench -n -M prepared -c{c} -j2 -T{d}` "
+        "(p50/p99 from a 10 % sample of its per-transaction log). SQLite reference: `crm-bench` in one process "
+        "(diesel, cached prepared statements; lookups on {t} thread(s)). Ratio = service / reference.".format(
+            c=meta.get("connections", "?"), d=meta.get("duration", "?"), t=meta.get("sqlite_ref_threads", 1)),
+        "",
+        "| operation | backend | service req/s | p50 ms | p99 ms | crm CPU % | reference | ref ops/s | ref p99 ms "
+        "| ratio | target (DESIGN §8) | met |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in rows:
+        met = "–" if r["met"] is None else yes_no(r["met"])
+        lines.append(
+            f"| {r['operation']} | {BACKENDS[r['backend']]} | {fmt(r['service_per_second'], 0)} "
+            f"| {fmt(r['service_p50_ms'])} | {fmt(r['service_p99_ms'])} | {fmt(r['service_cpu_percent'], 0)} "
+            f"| {r['reference']} | {fmt(r['reference_per_second'], 0)} | {fmt(r['reference_p99_ms'])} "
+            f"| {fmt(r['ratio'])} | {r['target']} | {met} |")
+    lines += [
+        "",
+        "| process | PostgreSQL | SQLite | target | met |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for r in process_rows:
+        met = "–" if r["met"] is None else yes_no(r["met"])
+        lines.append(f"| {r['figure']} | {fmt(r['postgres'], 1)} | {fmt(r['sqlite'], 1)} | {r['target']} | {met} |")
+    lines += [
+        "",
+        "| bulk load (bench loader, database-side SQL; not the service's import) | rows | seconds | rows/s |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for backend, load in loads.items():
+        lines.append(f"| {BACKENDS[backend]}: {load.get('how', '')} | {load['rows']} | {fmt(load['seconds'])} "
+                     f"| {fmt(load['rows_per_second'], 0)} |")
+    end = next((f for f in facts if f["kind"] == "end"), {})
+    notes = list(meta.get("notes", []))
+    notes.append(f"Load average (1, 5, 15 min) before the run {meta.get('loadavg_before', '?')}, after "
+                 f"{end.get('loadavg_after', '?')}: other work on the machine skews absolute figures and ratios alike.")
+    if end.get("seconds") is not None:
+        notes.append(f"Whole run (build, loads, all measurements): {end['seconds']:.0f} s.")
+    for backend, page in lists.items():
+        notes.append(f"{BACKENDS[backend]}: {page['leads']} leads; deep page = page {page['page']} "
+                     f"(cursor = lead at position {page['position']}).")
+    if notes:
+        lines += ["", *[f"- {n}" for n in notes]]
+    markdown = "\n".join(lines) + "\n"
+
+    result = {"meta": meta, "end": end, "rows": rows, "process": process_rows, "load": loads, "list_pages": lists,
+              "raw": {"service": list(runs.values()), "reference": list(refs.values()),
+                      "process": list(procs.values()), "binary": binary}}
+    with open(f"{out_dir}/latest.md", "w", encoding="utf-8") as f:
+        f.write(markdown)
+    with open(f"{out_dir}/latest.json", "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    sys.stdout.write(markdown)
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "wrk":
+        print(json.dumps(parse_wrk(argv[2])))
+    elif len(argv) == 4 and argv[1] == "pgbench":
+        print(json.dumps(parse_pgbench(argv[2], argv[3])))
+    elif len(argv) == 4 and argv[1] == "cursor":
+        print(cursor(argv[2], argv[3]))
+    elif len(argv) == 4 and argv[1] == "report":
+        report(argv[2], argv[3])
+    else:
+        raise SystemExit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# `make bench`: the service's figures beside references measured in the same run, on the same
+# machine and data (DESIGN.md §8). Never part of the test suite.
+#
+#   bash bench/run.sh                          # 1 M customers, 10 s per run: about 10 minutes
+#   CUSTOMERS=100000 DURATION=5 bash bench/run.sh
+#
+# Environment (defaults in brackets):
+#   CUSTOMERS [1000000]  customers loaded per backend      DURATION [10]  seconds per measured run
+#   CONNECTIONS [32]     wrk/pgbench connections           THREADS [2]    wrk/pgbench threads
+#   WARMUP [2]           seconds of unmeasured load before each run (0: none)
+#   LIST_PAGE [10000]    the deep list page (clamped to the last full page of leads)
+#   BACKENDS ["postgres sqlite"]     PORT [18090]          SQLITE_REF_THREADS [1]
+#   SKIP_BUILD [0]       1: use target/release/{crm,crm-bench} as built (debugging the bench)
+#   PGHOST [127.0.0.1] PGPORT [5432] PGUSER [postgres]     BENCH_PGDATABASE [crm_bench] (dropped and recreated)
+#
+# Output: a markdown table on stdout and in bench/results/latest.md, the figures in
+# bench/results/latest.json; scratch files (databases, raw tool output, logs) in bench/results/tmp/.
+# Needs: cargo, curl, python3, psql/pgbench/createdb/dropdb and a PostgreSQL server reachable as
+# PGUSER without a password (for the postgres backend), wrk (installed with apt-get if missing).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_DIR="$ROOT/bench"
+OUT="$BENCH_DIR/results"
+TMP="$OUT/tmp"
+FACTS="$TMP/facts.jsonl"
+
+CUSTOMERS=${CUSTOMERS:-1000000}
+DURATION=${DURATION:-10}
+CONNECTIONS=${CONNECTIONS:-32}
+THREADS=${THREADS:-2}
+WARMUP=${WARMUP:-2}
+LIST_PAGE=${LIST_PAGE:-10000}
+BACKENDS=${BACKENDS:-"postgres sqlite"}
+PORT=${PORT:-18090}
+SQLITE_REF_THREADS=${SQLITE_REF_THREADS:-1}
+PGHOST=${PGHOST:-127.0.0.1}
+PGPORT=${PGPORT:-5432}
+PGUSER=${PGUSER:-postgres}
+PGDB=${BENCH_PGDATABASE:-crm_bench}
+
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+CRM="$TARGET_DIR/release/crm"
+HELPER="$TARGET_DIR/release/crm-bench"
+BASE_URL="http://127.0.0.1:$PORT"
+JWT_SECRET="bench-only-secret-0123456789abcdef0123456789"
+export BENCH_DIR
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# Every process this script starts in the background is listed here and killed on exit.
+PIDS=()
+forget() {
+    local keep=() p
+    for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
+    PIDS=("${keep[@]+"${keep[@]}"}")
+}
+cleanup() {
+    local p
+    for p in "${PIDS[@]+"${PIDS[@]}"}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]+"${PIDS[@]}"}"; do wait "$p" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- facts: one JSON object per line; report.py turns them into the tables ------------------
+# add_fact JSON [key=string | key:=json]...
+add_fact() {
+    python3 - "$@" >>"$FACTS" <<'PY'
+import json, sys
+fact = json.loads(sys.argv[1])
+for arg in sys.argv[2:]:
+    key, _, value = arg.partition("=")
+    if key.endswith(":"):
+        fact[key[:-1]] = json.loads(value)
+    else:
+        fact[key] = value
+print(json.dumps(fact))
+PY
+}
+json_get() { python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+seconds_since() { python3 -c "import sys; print((int(sys.argv[2]) - int(sys.argv[1])) / 1000)" "$1" "$(now_ms)"; }
+
+# --- tools -------------------------------------------------------------------------------------
+need() { command -v "$1" >/dev/null || die "$1 is required${2:+ ($2)}"; }
+need cargo
+need curl
+need python3
+if ! command -v wrk >/dev/null; then
+    log "installing wrk"
+    if [[ $EUID -eq 0 ]]; then apt-get install -y wrk >&2; else sudo apt-get install -y wrk >&2; fi
+fi
+need wrk
+if [[ " $BACKENDS " == *" postgres "* ]]; then
+    for tool in psql pgbench createdb dropdb; do need "$tool" "PostgreSQL client tools"; done
+fi
+
+build() {
+    local attempt
+    for attempt in 1 2 3; do
+        if (cd "$ROOT" && cargo build --release -p crm-api -p crm-bench >&2); then return 0; fi
+        log "build failed (attempt $attempt of 3); the tree may be mid-edit, retrying in 60 s"
+        sleep 60
+    done
+    die "cargo build --release failed"
+}
+
+# --- the service -------------------------------------------------------------------------------
+# crm_env URL COMMAND...: runs a crm command in the foreground with the bench configuration.
+crm_env() {
+    local url=$1
+    shift
+    env DATABASE_URL="$url" CRM_BIND="127.0.0.1:$PORT" CRM_JWT_SECRET="$JWT_SECRET" RUST_LOG=warn \
+        CRM_RATE_LIMIT_PER_SECOND=100000000 CRM_RATE_LIMIT_BURST=100000000 "$@"
+}
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+
+CRM_PID=""
+# start_crm URL: spawns `crm serve`, waits for the first 200 from /readyz, prints the ms it took.
+start_crm() {
+    local url=$1 t0
+    port_busy && die "127.0.0.1:$PORT is already in use (set PORT)"
+    t0=$(date +%s%N)
+    # A simple command, not a function, in the background: $! is the crm process itself.
+    env DATABASE_URL="$url" CRM_BIND="127.0.0.1:$PORT" CRM_JWT_SECRET="$JWT_SECRET" RUST_LOG=warn \
+        CRM_RATE_LIMIT_PER_SECOND=100000000 CRM_RATE_LIMIT_BURST=100000000 \
+        "$CRM" serve >>"$TMP/crm-$BACKEND.log" 2>&1 &
+    CRM_PID=$!
+    PIDS+=("$CRM_PID")
+    if ! "$HELPER" wait-ready --addr "127.0.0.1:$PORT" --since-ns "$t0" >"$TMP/ready.json"; then
+        tail -20 "$TMP/crm-$BACKEND.log" >&2
+        die "crm serve did not become ready"
+    fi
+    [[ $(ps -o comm= -p "$CRM_PID") == crm ]] || die "pid $CRM_PID is not the crm process"
+}
+stop_crm() {
+    [[ -n $CRM_PID ]] || return 0
+    kill "$CRM_PID" 2>/dev/null || true
+    wait "$CRM_PID" 2>/dev/null || true
+    forget "$CRM_PID"
+    CRM_PID=""
+    local i
+    for i in $(seq 50); do port_busy || return 0; sleep 0.1; done
+}
+rss_mb() { ps -o rss= -p "$1" | awk '{printf "%.1f", $1 / 1024}'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# Starts the service three times (start-to-ready is the median) and leaves the third running.
+start_crm_measured() {
+    local url=$1 i ms=()
+    for i in 1 2 3; do
+        [[ $i -eq 1 ]] || stop_crm
+        start_crm "$url"
+        ms+=("$(json_get "$(cat "$TMP/ready.json")" ready_ms)")
+    done
+    READY_MS=$(printf '%s\n' "${ms[@]}" | sort -g | sed -n 2p)
+    sleep 1
+    RSS_IDLE_MB=$(rss_mb "$CRM_PID")
+    RSS_LOAD_MB=0
+    log "crm ready in ${ms[*]} ms (median $READY_MS); idle RSS $RSS_IDLE_MB MB"
+}
+
+# check STATUS METHOD PATH [curl args]: one request that must answer STATUS; body in $TMP/check.json.
+check() {
+    local want=$1 method=$2 path=$3 code
+    shift 3
+    code=$(curl -sS -o "$TMP/check.json" -w '%{http_code}' -X "$method" "$BASE_URL$path" -H "X-API-Key: $API_KEY" "$@")
+    [[ $code == "$want" ]] || die "$method $path answered $code, expected $want: $(head -c 600 "$TMP/check.json")"
+}
+sanity_checks() {
+    check 200 GET "/v1/customers/00000001-0000-7000-8000-000000000001"
+    check 200 GET "/v1/customers/$(printf '%08x-0000-7000-8000-%012x' "$CUSTOMERS" "$CUSTOMERS")"
+    check 200 GET "/v1/customers?limit=50&sort=-created_at&lifecycle_stage=lead"
+    check 200 GET "/v1/customers?limit=50&sort=-created_at&lifecycle_stage=lead&cursor=$DEEP_CURSOR"
+    python3 - "$TMP/check.json" <<'PY' || die "the deep list page is not a full page of leads"
+import json, sys
+page = json.load(open(sys.argv[1]))
+rows = page["data"]
+assert len(rows) == 50 and all(r["lifecycle_stage"] == "lead" for r in rows), page
+PY
+    check 201 POST /v1/customers -H 'Content-Type: application/json' -H "Idempotency-Key: check-$(date +%s%N)" \
+        -d '{"kind":"person","first_name":"Check","email":"check@example.com"}'
+    check 200 PATCH "/v1/customers/00000002-0000-7000-8000-000000000002" \
+        -H 'Content-Type: application/merge-patch+json' -H 'If-Match: *' -d '{"last_name":"Checked"}'
+}
+
+# --- load tools --------------------------------------------------------------------------------
+# run_wrk OP SCRIPT [LIST_CURSOR]: warm-up, then the measured run with RSS and CPU of the crm
+# process sampled.
+run_wrk() {
+    local op=$1 script=$2
+    local raw="$TMP/wrk-$BACKEND-$op.txt" sampler ticks0 ticks1 rss_max parsed
+    local wrk_args=(-t"$THREADS" -c"$CONNECTIONS" --latency -s "$BENCH_DIR/wrk/$script" "$BASE_URL")
+    export API_KEY CUSTOMERS
+    export LIST_CURSOR=${3:-}
+    if [[ $WARMUP != 0 ]]; then
+        RUN_TAG="w$(date +%s%N)" wrk -d"${WARMUP}s" "${wrk_args[@]}" >/dev/null
+    fi
+    echo 0 >"$TMP/rss.max"
+    (
+        max=0
+        while kill -0 "$CRM_PID" 2>/dev/null; do
+            r=$(ps -o rss= -p "$CRM_PID" | tr -d ' ' || true)
+            if [[ -n $r && $r -gt $max ]]; then
+                max=$r
+                echo "$max" >"$TMP/rss.max"
+            fi
+            sleep 0.2
+        done
+    ) &
+    sampler=$!
+    PIDS+=("$sampler")
+    ticks0=$(cpu_ticks "$CRM_PID")
+    RUN_TAG="m$(date +%s%N)" wrk -d"${DURATION}s" "${wrk_args[@]}" >"$raw"
+    ticks1=$(cpu_ticks "$CRM_PID")
+    kill "$sampler" 2>/dev/null || true
+    wait "$sampler" 2>/dev/null || true
+    forget "$sampler"
+    rss_max=$(awk '{printf "%.1f", $1 / 1024}' "$TMP/rss.max")
+    RSS_LOAD_MB=$(python3 -c 'import sys; print(max(float(a) for a in sys.argv[1:]))' "$RSS_LOAD_MB" "$rss_max")
+    parsed=$(python3 "$BENCH_DIR/report.py" wrk "$raw")
+    add_fact "$parsed" kind=service backend="$BACKEND" op="$op" rss_max_mb:="$rss_max" \
+        cpu_percent:="$(python3 -c "print(round(($ticks1 - $ticks0) * 100 / $(getconf CLK_TCK) / $DURATION, 1))")"
+    log "service $BACKEND $op: $(json_get "$parsed" per_second) req/s, p99 $(json_get "$parsed" p99_ms) ms," \
+        "non-2xx $(json_get "$parsed" non_2xx), RSS max $rss_max MB"
+}
+
+PG=(-h "$PGHOST" -p "$PGPORT" -U "$PGUSER")
+psql_bench() { psql "${PG[@]}" -d "$PGDB" -v ON_ERROR_STOP=1 -X -q "$@"; }
+
+# run_pgbench OP SCRIPT [-D var=value]...: warm-up, then the measured run with a 10 % latency log.
+run_pgbench() {
+    local op=$1 script=$2
+    local raw="$TMP/pgbench-$op.txt" parsed
+    shift 2
+    local args=("${PG[@]}" -n -M prepared -c "$CONNECTIONS" -j "$THREADS" -f "$BENCH_DIR/pgbench/$script"
+        -D "ws=$WS" -D "customers=$CUSTOMERS" "$@")
+    if [[ $WARMUP != 0 ]]; then pgbench "${args[@]}" -T "$WARMUP" "$PGDB" >/dev/null 2>&1; fi
+    rm -f "$TMP/pgb-$op".*
+    pgbench "${args[@]}" -T "$DURATION" -l --sampling-rate=0.1 --log-prefix="$TMP/pgb-$op" "$PGDB" >"$raw" 2>&1 ||
+        die "pgbench $op failed: $(tail -5 "$raw")"
+    parsed=$(python3 "$BENCH_DIR/report.py" pgbench "$raw" "$TMP/pgb-$op")
+    rm -f "$TMP/pgb-$op".*
+    add_fact "$parsed" kind=reference backend=postgres op="$op"
+    log "pgbench $op: $(json_get "$parsed" per_second) tps, p99 $(json_get "$parsed" p99_ms) ms"
+}
+
+# run_sqlite_ref OP COMMAND [args]: the crm-bench reference on the service's SQLite file.
+run_sqlite_ref() {
+    local op=$1 parsed
+    shift
+    if [[ $WARMUP != 0 ]]; then "$HELPER" "$@" --duration "$WARMUP" >/dev/null; fi
+    parsed=$("$HELPER" "$@" --duration "$DURATION")
+    add_fact "$parsed" kind=reference backend=sqlite op="$op"
+    log "raw SQLite $op: $(json_get "$parsed" per_second) ops/s, p99 $(json_get "$parsed" p99_ms) ms"
+}
+
+# Fixes the deep page from the number of leads: LIST_PAGE, or the last full page if fewer exist.
+set_list_page() {
+    local leads=$1
+    DEEP_PAGE=$((leads / 50 < LIST_PAGE ? leads / 50 : LIST_PAGE))
+    [[ $DEEP_PAGE -ge 2 ]] || die "too few leads ($leads) for a deep page: raise CUSTOMERS"
+    CURSOR_POSITION=$((50 * (DEEP_PAGE - 1)))
+}
+
+bootstrap() {
+    local url=$1 out
+    crm_env "$url" "$CRM" migrate 2>>"$TMP/crm-$BACKEND.log"
+    out=$(crm_env "$url" "$CRM" admin bootstrap --workspace Bench --email bench@example.com \
+        --password 'correct horse battery' 2>>"$TMP/crm-$BACKEND.log")
+    WS=$(json_get "$out" workspace_id)
+    API_KEY=$(json_get "$out" api_key)
+}
+
+finish_backend() {
+    add_fact '{}' kind=list_page backend="$BACKEND" leads:="$LEADS" page:="$DEEP_PAGE" position:="$CURSOR_POSITION"
+    add_fact '{}' kind=process backend="$BACKEND" ready_ms:="$READY_MS" rss_idle_mb:="$RSS_IDLE_MB" \
+        rss_load_mb:="$RSS_LOAD_MB"
+    stop_crm
+}
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+bench_postgres() {
+    BACKEND=postgres
+    local url="postgres://$PGUSER@$PGHOST:$PGPORT/$PGDB" t0 t1 row
+    log "PostgreSQL: recreating database $PGDB"
+    dropdb "${PG[@]}" --if-exists --force "$PGDB"
+    createdb "${PG[@]}" "$PGDB"
+    bootstrap "$url"
+
+    log "PostgreSQL: loading $CUSTOMERS customers"
+    t0=$(now_ms)
+    psql_bench -v ws="$WS" -v n="$CUSTOMERS" -f "$BENCH_DIR/sql/load_pg.sql"
+    t1=$(now_ms)
+    psql_bench -c 'VACUUM ANALYZE'
+    local secs
+    secs=$(seconds_since "$t0")
+    psql_bench -c 'CHECKPOINT'
+    add_fact '{}' kind=load backend=postgres how="INSERT … SELECT generate_series + VACUUM ANALYZE" \
+        rows:="$CUSTOMERS" insert_seconds:="$(python3 -c "print(($t1 - $t0) / 1000)")" seconds:="$secs" \
+        rows_per_second:="$(python3 -c "print($CUSTOMERS / $secs)")"
+    log "PostgreSQL: loaded in $secs s"
+
+    LEADS=$(psql_bench -At -c "SELECT count(*) FROM customers WHERE workspace_id = '$WS'
+        AND deleted_at IS NULL AND lifecycle_stage = 'lead'")
+    set_list_page "$LEADS"
+    row=$(psql_bench -At -F ' ' -v ws="$WS" -v pos="$CURSOR_POSITION" -f "$BENCH_DIR/sql/cursor_pg.sql")
+    read -r CURSOR_T CURSOR_ID <<<"$row"
+    DEEP_CURSOR=$(python3 "$BENCH_DIR/report.py" cursor "$CURSOR_T" "$CURSOR_ID")
+    log "PostgreSQL: $LEADS leads; deep page $DEEP_PAGE after ($CURSOR_T, $CURSOR_ID)"
+
+    start_crm_measured "$url"
+    sanity_checks
+
+    run_pgbench get get.sql
+    run_wrk get get.lua
+    run_pgbench list_first list_first.sql
+    run_wrk list_first list.lua
+    run_pgbench list_deep list_deep.sql -D "t=$CURSOR_T" -D "u=$CURSOR_ID"
+    run_wrk list_deep list.lua "$DEEP_CURSOR"
+    run_pgbench patch patch.sql
+    run_wrk patch patch.lua
+    run_pgbench post post.sql
+    run_wrk post post.lua
+    finish_backend
+}
+
+# --- SQLite ------------------------------------------------------------------------------------
+bench_sqlite() {
+    BACKEND=sqlite
+    local db="$TMP/crm_bench.db" url parsed cursor
+    url="sqlite://$db"
+    log "SQLite: recreating $db"
+    rm -f "$db" "$db-wal" "$db-shm"
+    bootstrap "$url"
+
+    log "SQLite: loading $CUSTOMERS customers"
+    parsed=$("$HELPER" load --db "$db" --workspace "$WS" --customers "$CUSTOMERS")
+    add_fact "$parsed" kind=load backend=sqlite how="INSERT … SELECT recursive CTE, 1 transaction + ANALYZE"
+    log "SQLite: loaded in $(json_get "$parsed" seconds) s"
+
+    LEADS=$(json_get "$("$HELPER" cursor --db "$db" --workspace "$WS" --position 1)" leads)
+    set_list_page "$LEADS"
+    cursor=$("$HELPER" cursor --db "$db" --workspace "$WS" --position "$CURSOR_POSITION")
+    DEEP_CURSOR=$(python3 "$BENCH_DIR/report.py" cursor "$(json_get "$cursor" t)" "$(json_get "$cursor" id)")
+    log "SQLite: $LEADS leads; deep page $DEEP_PAGE"
+
+    start_crm_measured "$url"
+    sanity_checks
+
+    run_sqlite_ref get lookups --db "$db" --workspace "$WS" --customers "$CUSTOMERS" --threads "$SQLITE_REF_THREADS"
+    run_wrk get get.lua
+    run_wrk list_first list.lua
+    run_wrk list_deep list.lua "$DEEP_CURSOR"
+    run_wrk patch patch.lua
+    run_sqlite_ref post inserts --db "$db" --workspace "$WS"
+    run_wrk post post.lua
+    finish_backend
+}
+
+# --- main --------------------------------------------------------------------------------------
+mkdir -p "$TMP"
+: >"$FACTS"
+STARTED=$(now_ms)
+if [[ ${SKIP_BUILD:-0} == 1 ]]; then
+    log "SKIP_BUILD=1: using the release binaries as they are"
+else
+    log "building release binaries"
+    build
+fi
+[[ -x $CRM && -x $HELPER ]] || die "missing $CRM or $HELPER after the build"
+add_fact '{}' kind=binary size_mb:="$(stat -c %s "$CRM" | awk '{printf "%.1f", $1 / 1048576}')"
+
+commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+[[ -z $(git -C "$ROOT" status --porcelain 2>/dev/null) ]] || commit="$commit+dirty"
+pg_settings="–"
+if [[ " $BACKENDS " == *" postgres "* ]]; then
+    pg_settings=$(psql "${PG[@]}" -d postgres -X -At -F '=' -c "SELECT name, current_setting(name)
+        FROM unnest(ARRAY['server_version', 'shared_buffers', 'synchronous_commit', 'fsync', 'max_connections'])
+        AS name" | paste -sd ' ')
+fi
+add_fact '{}' kind=meta loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)" date="$(date -u +%FT%TZ)" commit="$commit" cpus:="$(nproc)" \
+    cpu_model="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" customers:="$CUSTOMERS" \
+    duration:="$DURATION" connections:="$CONNECTIONS" threads:="$THREADS" warmup:="$WARMUP" \
+    sqlite_ref_threads:="$SQLITE_REF_THREADS" \
+    notes:="$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \
+        "PostgreSQL settings: $pg_settings." \
+        "crm CPU % = CPU time of the crm process / wall time of the run (200 % = both cores); wrk and the database share the same cores." \
+        "Rate limits off (CRM_RATE_LIMIT_PER_SECOND/BURST=100000000); RUST_LOG=warn. MB = 2^20 bytes.")"
+
+for backend in $BACKENDS; do
+    case $backend in
+    postgres) bench_postgres ;;
+    sqlite) bench_sqlite ;;
+    *) die "unknown backend $backend (postgres, sqlite)" ;;
+    esac
+done
+
+add_fact '{}' kind=end loadavg_after="$(cut -d' ' -f1-3 /proc/loadavg)" seconds:="$(seconds_since "$STARTED")"
+python3 "$BENCH_DIR/report.py" report "$FACTS" "$OUT"
+log "done in $(seconds_since "$STARTED") s; results in bench/results/latest.md and latest.json"

@@ -1,0 +1,93 @@
+//! `crm-bench`: the Rust half of `bench/run.sh` (`make bench`). Loads SQLite, measures the raw
+//! SQLite reference in one process, and times start-to-ready. Every command prints one JSON
+//! object on stdout; the shell script collects them.
+
+mod ready;
+mod sqlite;
+mod stats;
+
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "crm-bench", about = "Benchmark helpers for bench/run.sh")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fill a bootstrapped workspace of a migrated SQLite file with N deterministic customers.
+    Load {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        customers: u64,
+    },
+    /// The live lead at `position` (1-based) in `-created_at` order, and how many leads exist.
+    Cursor {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        position: u64,
+    },
+    /// Primary-key lookups of random loaded customers (cached prepared statement) for a while.
+    Lookups {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        customers: u64,
+        #[arg(long)]
+        duration: f64,
+        /// One connection per thread.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// `first` adds a bound `LIMIT`, as crm-store's lookups do (see sqlite.rs).
+        #[arg(long, value_enum, default_value = "get-result")]
+        query: sqlite::LookupQuery,
+    },
+    /// Creates (customer + audit event), each in its own `BEGIN IMMEDIATE` transaction.
+    Inserts {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        duration: f64,
+    },
+    /// Milliseconds from `since_ns` (Unix time in ns) to the first 200 from `GET /readyz`.
+    WaitReady {
+        #[arg(long)]
+        addr: String,
+        #[arg(long)]
+        since_ns: u128,
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let output = match Cli::parse().command {
+        Command::Load { db, workspace, customers } => sqlite::load(&db, &workspace, customers)?,
+        Command::Cursor { db, workspace, position } => sqlite::cursor(&db, &workspace, position)?,
+        Command::Lookups { db, workspace, customers, duration, threads, query } => {
+            sqlite::lookups(&db, &workspace, customers, Duration::from_secs_f64(duration), threads, query)?
+        }
+        Command::Inserts { db, workspace, duration } => {
+            sqlite::inserts(&db, &workspace, Duration::from_secs_f64(duration))?
+        }
+        Command::WaitReady { addr, since_ns, timeout_ms } => {
+            ready::wait_ready(&addr, since_ns, Duration::from_millis(timeout_ms))?
+        }
+    };
+    println!("{output}");
+    Ok(())
+}
