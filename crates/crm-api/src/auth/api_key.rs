@@ -57,18 +57,23 @@ impl ApiKeyCache {
             return Err(unauthorized());
         }
         let digest = hash(presented);
-        let cached = self.entries.read().ok().and_then(|entries| {
-            entries
-                .get(&digest)
-                .filter(|c| c.fetched.elapsed() < CACHE_TTL)
-                .map(|c| (c.workspace_id, c.key.clone(), c.touched))
-        });
-        let (workspace_id, key, touched) = match cached {
-            Some(hit) => hit,
+        // The common case, a fresh entry not due for `last_used_at`, takes only the read lock.
+        let (fresh, touched) = self
+            .entries
+            .read()
+            .ok()
+            .and_then(|entries| {
+                let c = entries.get(&digest)?;
+                let fresh = (c.fetched.elapsed() < CACHE_TTL).then(|| (c.workspace_id, c.key.clone()));
+                Some((fresh, c.touched))
+            })
+            .unwrap_or((None, None));
+        let (workspace_id, key, fetched) = match fresh {
+            Some((workspace_id, key)) => (workspace_id, key, None),
             None => {
                 let (workspace_id, key) =
                     crm_store::api_keys::find_by_hash(store, &digest).await?.ok_or_else(unauthorized)?;
-                (workspace_id, key, None)
+                (workspace_id, key, Some(Instant::now()))
             }
         };
         let now = Utc::now();
@@ -82,11 +87,21 @@ impl ApiKeyCache {
         if due {
             crm_store::api_keys::touch(store, key.id, now).await?;
         }
-        if let Ok(mut entries) = self.entries.write() {
-            let fetched =
-                entries.get(&digest).filter(|c| c.fetched.elapsed() < CACHE_TTL).map_or(Instant::now(), |c| c.fetched);
-            let touched = if due { Some(Instant::now()) } else { touched };
-            entries.insert(digest, Cached { workspace_id, key: key.clone(), fetched, touched });
+        if (due || fetched.is_some())
+            && let Ok(mut entries) = self.entries.write()
+        {
+            let entry = entries.entry(digest).or_insert_with(|| Cached {
+                workspace_id,
+                key: key.clone(),
+                fetched: Instant::now(),
+                touched: None,
+            });
+            if let Some(at) = fetched {
+                *entry = Cached { workspace_id, key: key.clone(), fetched: at, touched: entry.touched };
+            }
+            if due {
+                entry.touched = Some(Instant::now());
+            }
         }
         Ok((workspace_id, key))
     }
