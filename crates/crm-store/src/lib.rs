@@ -17,11 +17,13 @@ pub mod sessions;
 pub mod types;
 pub mod users;
 
+use std::sync::Arc;
+
 use crm_domain::WorkspaceId;
 use crm_domain::access::Actor;
 use diesel_async::RunQueryDsl;
 
-pub use db::{Backend, Conn, DbPool};
+pub use db::{Backend, Conn, DbPool, SharedReads};
 pub use error::StoreError;
 pub use migrations::run_migrations;
 
@@ -41,6 +43,7 @@ pub struct Store {
     writer: DbPool,
     reader: DbPool,
     replica: Option<DbPool>,
+    shared: Option<Arc<SharedReads>>,
     backend: Backend,
 }
 
@@ -61,7 +64,11 @@ impl Store {
             }
             Backend::Sqlite => (DbPool::open(url, 1)?, DbPool::open(url, pool_size)?),
         };
-        Ok(Store { writer, reader, replica, backend })
+        let shared = match backend {
+            Backend::Postgres => Some(Arc::new(SharedReads::new(replica_url.unwrap_or(url)))),
+            Backend::Sqlite => None,
+        };
+        Ok(Store { writer, reader, replica, shared, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -80,6 +87,12 @@ impl Store {
 
     /// A connection for reads that tolerate replica lag; the primary when no replica answers.
     pub async fn read(&self) -> Result<Conn, StoreError> {
+        if let Some(shared) = &self.shared {
+            match shared.get().await {
+                Ok(conn) => return Ok(Conn::PgShared(conn)),
+                Err(e) => log::warn!("shared read connection unavailable, using the pool: {e}"),
+            }
+        }
         if let Some(replica) = &self.replica {
             match replica.get().await {
                 Ok(conn) => return Ok(conn),
