@@ -11,13 +11,12 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use crm_store::idempotency::{self, Claim, StoredResponse};
-use governor::clock::{Clock, DefaultClock};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Authentication, Caller, authenticate};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::read_body;
-use crate::state::AppState;
+use crate::state::{AppState, check_rate};
 
 /// The id of the current request, from `X-Request-Id` or generated.
 #[derive(Clone)]
@@ -87,19 +86,15 @@ pub async fn gate(
         Some(caller) => caller.key(),
         None => format!("ip:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()),
     };
-    let remaining = match state.limiter.check_key(&limit_key) {
-        Ok(snapshot) => snapshot.remaining_burst_capacity(),
-        Err(not_until) => {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let error = ApiError {
-                retry_after: Some(wait.as_secs().max(1)),
-                ..ApiError::new(ErrorCode::RateLimited, "slow down: the rate limit for this caller is exceeded")
-            };
-            let mut res = respond(req, error);
-            rate_limit_headers(&mut res, state.rate_limit_burst, 0);
-            return Ok(res);
-        }
-    };
+    let remaining =
+        match check_rate(&state.limiter, &limit_key, "slow down: the rate limit for this caller is exceeded") {
+            Ok(remaining) => remaining,
+            Err(error) => {
+                let mut res = respond(req, error);
+                rate_limit_headers(&mut res, state.rate_limit_burst, 0);
+                return Ok(res);
+            }
+        };
 
     let idempotency_key = req.headers().get("idempotency-key").cloned();
     let mut res = match (req.method() == Method::POST, idempotency_key, caller) {

@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use crm_store::Store;
-use governor::clock::DefaultClock;
+use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
@@ -12,6 +12,7 @@ use governor::{Quota, RateLimiter};
 use crate::auth::api_key::ApiKeyCache;
 use crate::auth::jwt::JwtKeys;
 use crate::config::Config;
+use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 
 pub type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
@@ -27,6 +28,17 @@ pub struct AppState {
     pub login_limiter: KeyedLimiter,
     pub metrics: Metrics,
     pub decoy_hash: String,
+}
+
+/// Counts one request for `key`: the remaining burst, or the 429 (with `Retry-After`) to answer.
+pub fn check_rate(limiter: &KeyedLimiter, key: &String, detail: &str) -> Result<u32, ApiError> {
+    match limiter.check_key(key) {
+        Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),
+        Err(not_until) => {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            Err(ApiError { retry_after: Some(wait.as_secs().max(1)), ..ApiError::new(ErrorCode::RateLimited, detail) })
+        }
+    }
 }
 
 fn non_zero(n: u32) -> NonZeroU32 {

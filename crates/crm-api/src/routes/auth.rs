@@ -16,7 +16,7 @@ use crate::auth::jwt::ACCESS_TOKEN_SECONDS;
 use crate::auth::{Caller, api_key, password};
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::JsonBody;
-use crate::state::AppState;
+use crate::state::{AppState, check_rate};
 
 const REFRESH_TOKEN_DAYS: i64 = 30;
 
@@ -85,14 +85,7 @@ fn invalid_credentials() -> ApiError {
 pub async fn login(state: web::Data<AppState>, body: JsonBody<LoginRequest>) -> ApiResult<HttpResponse> {
     let LoginRequest { email, password } = body.0;
     let email = email.trim().to_lowercase();
-    if let Err(not_until) = state.login_limiter.check_key(&email) {
-        use governor::clock::{Clock, DefaultClock};
-        let wait = not_until.wait_time_from(DefaultClock::default().now());
-        return Err(ApiError {
-            retry_after: Some(wait.as_secs().max(1)),
-            ..ApiError::new(ErrorCode::RateLimited, "too many sign-in attempts for this account; wait and retry")
-        });
-    }
+    check_rate(&state.login_limiter, &email, "too many sign-in attempts for this account; wait and retry")?;
     let found = users::find_for_login(&state.store, &email).await?;
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
