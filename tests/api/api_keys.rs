@@ -87,7 +87,7 @@ both_backends!(scopes_limit_what_a_key_may_do);
 
 async fn invalid_keys_are_rejected(app: TestApp) {
     let cases = [
-        (json!({"name": "x", "scopes": ["deals:write"]}), "scopes"),
+        (json!({"name": "x", "scopes": ["galaxies:write"]}), "scopes"),
         (json!({"name": "x", "scopes": []}), "scopes"),
         (json!({"name": "  ", "scopes": ["customers:read"]}), "name"),
         (json!({"name": "x", "scopes": ["customers:read"], "expires_in_days": 0}), "expires_in_days"),

@@ -469,3 +469,34 @@ async fn other_workspaces_see_nothing(app: TestApp) {
     assert_problem(app.get(&path_of(&theirs)).await, 404, "not_found").await;
 }
 both_backends!(other_workspaces_see_nothing);
+
+async fn reassign_records_the_reason(app: TestApp) {
+    let customer = app.post_customer(&json!({"kind": "person", "first_name": "Ivan", "owner_id": app.user_id})).await;
+    let path = path_of(&customer);
+    let taras = app.create_user("sales").await;
+    let body = json!({"owner_id": taras.id, "reason": "Taras covers Lviv now"});
+
+    let stale = app.request(Method::POST, &format!("{path}/reassign")).header("If-Match", "\"7\"").json(&body);
+    assert_problem(send(stale).await, 412, "version_mismatch").await;
+    let moved = assert_json(app.post_json(&format!("{path}/reassign"), &body).await, 200).await;
+    assert_eq!(moved["owner_id"], json!(taras.id), "{moved}");
+    assert_eq!(moved["version"], 2, "{moved}");
+
+    let history = assert_json(app.get(&format!("{path}/history")).await, 200).await;
+    let event = &history["data"][0];
+    assert_eq!(event["action"], "reassign", "{history}");
+    assert_eq!(event["reason"], "Taras covers Lviv now", "{history}");
+    assert_eq!(event["changes"], json!([{"field": "owner_id", "from": app.user_id, "to": taras.id}]), "{history}");
+
+    let blank = app.post_json(&format!("{path}/reassign"), &json!({"owner_id": taras.id, "reason": " "})).await;
+    assert_field_error(blank, "reason", "required").await;
+    let nobody = json!({"owner_id": uuid::Uuid::now_v7(), "reason": "typo"});
+    assert_field_error(app.post_json(&format!("{path}/reassign"), &nobody).await, "owner_id", "not_found").await;
+    let missing = format!("/v1/customers/{}/reassign", uuid::Uuid::now_v7());
+    assert_problem(app.post_json(&missing, &body).await, 404, "not_found").await;
+    let viewer = app.create_api_key(&["customers:read"]).await;
+    assert_problem(app.with_key(&viewer).post_json(&format!("{path}/reassign"), &body).await, 403, "forbidden").await;
+    let other = app.second_workspace().await;
+    assert_problem(app.with_key(&other).post_json(&format!("{path}/reassign"), &body).await, 404, "not_found").await;
+}
+both_backends!(reassign_records_the_reason);

@@ -34,51 +34,63 @@ impl Role {
     /// The scopes a signed-in user of this role holds.
     pub fn scopes(self) -> Vec<Scope> {
         use Scope::*;
+        let read = [CustomersRead, LeadsRead, DealsRead, InteractionsRead, TasksRead, SegmentsRead, UsersRead];
+        let write = [CustomersWrite, LeadsWrite, DealsWrite, InteractionsWrite, TasksWrite, SegmentsWrite];
         match self {
             Role::Admin => Scope::ALL.to_vec(),
-            Role::Manager | Role::Sales | Role::Support => vec![CustomersRead, CustomersWrite, UsersRead],
-            Role::Viewer => vec![CustomersRead, UsersRead],
+            Role::Manager => read.into_iter().chain(write).chain([SettingsAdmin]).collect(),
+            Role::Sales => read.into_iter().chain(write).collect(),
+            Role::Support => read.into_iter().chain([CustomersWrite, InteractionsWrite, TasksWrite]).collect(),
+            Role::Viewer => read.to_vec(),
         }
     }
 }
 
-/// A permission. API keys carry an explicit list; users get theirs from their role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-pub enum Scope {
-    #[serde(rename = "customers:read")]
-    CustomersRead,
-    #[serde(rename = "customers:write")]
-    CustomersWrite,
-    #[serde(rename = "users:read")]
-    UsersRead,
-    /// Manage users and API keys.
-    #[serde(rename = "users:admin")]
-    UsersAdmin,
+macro_rules! scopes {
+    ($($variant:ident => $s:literal $(implied by $implied:ident)? $(, doc $doc:literal)?;)*) => {
+        /// A permission. API keys carry an explicit list; users get theirs from their role.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        pub enum Scope {
+            $($(#[doc = $doc])? #[serde(rename = $s)] $variant,)*
+        }
+
+        impl Scope {
+            pub const ALL: &[Scope] = &[$(Scope::$variant),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(Scope::$variant => $s),* }
+            }
+
+            /// Whether holding `held` grants this scope: itself, or the write scope of the same
+            /// resource for a read scope.
+            pub fn implied_by(self, held: Scope) -> bool {
+                held == self || match self { $($(Scope::$variant => held == Scope::$implied,)?)* _ => false }
+            }
+        }
+    };
+}
+
+scopes! {
+    CustomersRead => "customers:read" implied by CustomersWrite;
+    CustomersWrite => "customers:write";
+    LeadsRead => "leads:read" implied by LeadsWrite;
+    LeadsWrite => "leads:write";
+    DealsRead => "deals:read" implied by DealsWrite, doc "Deals, and the pipelines they move through.";
+    DealsWrite => "deals:write";
+    InteractionsRead => "interactions:read" implied by InteractionsWrite;
+    InteractionsWrite => "interactions:write";
+    TasksRead => "tasks:read" implied by TasksWrite;
+    TasksWrite => "tasks:write";
+    SegmentsRead => "segments:read" implied by SegmentsWrite;
+    SegmentsWrite => "segments:write";
+    UsersRead => "users:read" implied by UsersAdmin;
+    UsersAdmin => "users:admin", doc "Manage users and API keys.";
+    SettingsAdmin => "settings:admin", doc "Configure pipelines and stages, lead scoring rules and web forms.";
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::CustomersRead, Scope::CustomersWrite, Scope::UsersRead, Scope::UsersAdmin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::CustomersRead => "customers:read",
-            Scope::CustomersWrite => "customers:write",
-            Scope::UsersRead => "users:read",
-            Scope::UsersAdmin => "users:admin",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == s)
-    }
-
-    /// A write scope implies reading the same resource.
-    pub fn implied_by(self, held: Scope) -> bool {
-        held == self
-            || matches!(
-                (self, held),
-                (Scope::CustomersRead, Scope::CustomersWrite) | (Scope::UsersRead, Scope::UsersAdmin)
-            )
+        Scope::ALL.iter().copied().find(|scope| scope.as_str() == s)
     }
 }
 
@@ -100,7 +112,7 @@ mod tests {
         for role in Role::ALL {
             assert_eq!(Role::parse(role.as_str()), Some(role));
         }
-        for scope in Scope::ALL {
+        for &scope in Scope::ALL {
             assert_eq!(Scope::parse(scope.as_str()), Some(scope));
             assert_eq!(serde_json::to_value(scope).ok(), Some(serde_json::json!(scope.as_str())));
         }
@@ -112,6 +124,10 @@ mod tests {
         assert!(!Role::Viewer.scopes().contains(&Scope::CustomersWrite));
         assert!(Role::Viewer.scopes().contains(&Scope::CustomersRead));
         assert!(!Role::Sales.scopes().contains(&Scope::UsersAdmin));
+        assert!(!Role::Sales.scopes().contains(&Scope::SettingsAdmin));
+        assert!(Role::Manager.scopes().contains(&Scope::SettingsAdmin));
+        assert!(!Role::Support.scopes().contains(&Scope::DealsWrite));
+        assert!(Role::Support.scopes().contains(&Scope::TasksWrite));
         assert_eq!(Role::Admin.scopes(), Scope::ALL.to_vec());
     }
 
@@ -120,5 +136,7 @@ mod tests {
         assert!(Scope::CustomersRead.implied_by(Scope::CustomersWrite));
         assert!(!Scope::CustomersWrite.implied_by(Scope::CustomersRead));
         assert!(!Scope::UsersAdmin.implied_by(Scope::CustomersWrite));
+        assert!(Scope::DealsRead.implied_by(Scope::DealsWrite));
+        assert!(!Scope::DealsRead.implied_by(Scope::LeadsWrite));
     }
 }

@@ -17,6 +17,8 @@ pub enum AuditAction {
     Update,
     Delete,
     Restore,
+    /// The owner changed hands (`reason` says why).
+    Reassign,
 }
 
 impl AuditAction {
@@ -26,11 +28,12 @@ impl AuditAction {
             AuditAction::Update => "update",
             AuditAction::Delete => "delete",
             AuditAction::Restore => "restore",
+            AuditAction::Reassign => "reassign",
         }
     }
 
     pub fn parse(s: &str) -> Option<AuditAction> {
-        [AuditAction::Create, AuditAction::Update, AuditAction::Delete, AuditAction::Restore]
+        [AuditAction::Create, AuditAction::Update, AuditAction::Delete, AuditAction::Restore, AuditAction::Reassign]
             .into_iter()
             .find(|a| a.as_str() == s)
     }
@@ -59,6 +62,8 @@ pub struct AuditEvent {
     pub changes: Vec<Change>,
     /// The `X-Request-Id` of the request that made the change.
     pub request_id: Option<String>,
+    /// Why, when the caller said (reassignments, disqualifications).
+    pub reason: Option<String>,
     pub occurred_at: DateTime<Utc>,
 }
 

@@ -48,4 +48,19 @@ macro_rules! id_types {
     )*};
 }
 
-id_types!(WorkspaceId, UserId, ApiKeyId, CustomerId, AuditEventId);
+id_types!(
+    WorkspaceId,
+    UserId,
+    ApiKeyId,
+    CustomerId,
+    AuditEventId,
+    LeadId,
+    WebFormId,
+    ScoringRuleId,
+    PipelineId,
+    StageId,
+    DealId,
+    InteractionId,
+    TaskId,
+    SegmentId,
+);

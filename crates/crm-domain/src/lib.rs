@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod audit;
 pub mod customer;
 pub mod ids;
+pub mod owner;
 pub mod page;
 pub mod patch;
 pub mod user;

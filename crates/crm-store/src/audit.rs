@@ -25,6 +25,7 @@ pub(crate) struct NewAuditRow {
     changes: Json,
     request_id: Option<String>,
     created_at: Ts,
+    reason: Option<String>,
 }
 
 impl NewAuditRow {
@@ -52,7 +53,14 @@ impl NewAuditRow {
             changes: Json::of(&changes),
             request_id: ctx.request_id.clone(),
             created_at: Ts(at),
+            reason: None,
         }
+    }
+
+    /// Records why the change was made.
+    pub(crate) fn with_reason(mut self, reason: Option<String>) -> Self {
+        self.reason = reason;
+        self
     }
 }
 
@@ -68,6 +76,7 @@ struct AuditRow {
     changes: Json,
     request_id: Option<String>,
     created_at: Ts,
+    reason: Option<String>,
 }
 
 impl TryFrom<AuditRow> for AuditEvent {
@@ -87,6 +96,7 @@ impl TryFrom<AuditRow> for AuditEvent {
             actor,
             changes: row.changes.decode()?,
             request_id: row.request_id,
+            reason: row.reason,
             occurred_at: row.created_at.0,
         })
     }

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::schema::{customer_tags, customers, users};
+use crate::schema::{customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -183,18 +183,7 @@ async fn check_references(
     this: Option<CustomerId>,
 ) -> Result<(), StoreError> {
     let mut errors = ValidationErrors::default();
-    if let Some(owner) = input.owner_id {
-        let found: i64 = per_backend!(conn, |c| users::table
-            .filter(users::workspace_id.eq(Id(ws.0)))
-            .filter(users::id.eq(Id(owner.0)))
-            .filter(users::deleted_at.is_null())
-            .count()
-            .get_result(c)
-            .await)?;
-        if found == 0 {
-            errors.add("owner_id", "not_found", "no such user in this workspace");
-        }
-    }
+    crate::refs::check_user(conn, ws, input.owner_id, "owner_id", &mut errors).await?;
     if let Some(company) = input.company_id {
         let found: i64 = per_backend!(conn, |c| customers::table
             .filter(customers::workspace_id.eq(Id(ws.0)))
@@ -381,6 +370,32 @@ pub async fn update(
     if_match: Option<i64>,
     change: impl Fn(&Customer) -> Result<CustomerInput, ValidationErrors>,
 ) -> Result<Customer, StoreError> {
+    apply(store, ctx, id, if_match, (AuditAction::Update, None), change).await
+}
+
+/// Hands the customer to another owner; the reason goes to the history.
+pub async fn reassign(
+    store: &Store,
+    ctx: &Context,
+    id: CustomerId,
+    if_match: Option<i64>,
+    owner: UserId,
+    reason: String,
+) -> Result<Customer, StoreError> {
+    apply(store, ctx, id, if_match, (AuditAction::Reassign, Some(reason)), |current| {
+        Ok(CustomerInput { owner_id: Some(owner), ..current.data.clone() })
+    })
+    .await
+}
+
+async fn apply(
+    store: &Store,
+    ctx: &Context,
+    id: CustomerId,
+    if_match: Option<i64>,
+    (action, reason): (AuditAction, Option<String>),
+    change: impl Fn(&Customer) -> Result<CustomerInput, ValidationErrors>,
+) -> Result<Customer, StoreError> {
     let mut conn = store.write().await?;
     for _ in 0..3 {
         let current = fetch(&mut conn, ctx.workspace_id, id, false).await?;
@@ -396,7 +411,7 @@ pub async fn update(
         }
         let at = now();
         let data = CustomerData::from(&next);
-        let audit = NewAuditRow::new(ctx, ENTITY, id.0, AuditAction::Update, &changes, at);
+        let audit = NewAuditRow::new(ctx, ENTITY, id.0, action, &changes, at).with_reason(reason.clone());
         let tags = tag_rows(ctx.workspace_id, id, &next.tags);
         let row: Option<CustomerRow> = write_tx!(&mut conn, |c| {
             let row = diesel::update(

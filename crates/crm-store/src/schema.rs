@@ -133,6 +133,7 @@ diesel::table! {
         changes -> SqlJson,
         request_id -> Nullable<Text>,
         created_at -> SqlTs,
+        reason -> Nullable<Text>,
     }
 }
 

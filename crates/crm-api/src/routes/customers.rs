@@ -8,6 +8,7 @@ use crm_domain::UserId;
 use crm_domain::access::Scope;
 use crm_domain::audit::AuditEvent;
 use crm_domain::customer::{Customer, CustomerFilter, CustomerInput, CustomerKind, CustomerSort, LifecycleStage};
+use crm_domain::owner::Reassign;
 use crm_domain::page::{Cursor, Page, paginate};
 use crm_domain::patch::merge;
 use crm_store::{audit, customers};
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(update_customer)
         .service(delete_customer)
         .service(restore_customer)
+        .service(reassign_customer)
         .service(customer_history);
 }
 
@@ -239,6 +241,28 @@ pub async fn restore_customer(
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::CustomersWrite)?;
     let customer = customers::set_deleted(&state.store, &caller.context(), id.into_inner(), if_match.0, false).await?;
+    Ok(versioned(customer.version, &customer))
+}
+
+/// Hand a customer to another owner, with the reason kept in its history.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = CustomerId, Path)),
+    request_body = Reassign,
+    responses((status = 200, body = Customer, headers(("ETag" = String))), (status = 412, description = "version_mismatch"))
+)]
+#[post("/customers/{id}/reassign")]
+pub async fn reassign_customer(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<CustomerId>,
+    if_match: IfMatch,
+    body: JsonBody<Reassign>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersWrite)?;
+    let Reassign { owner_id, reason } = body.0.validate()?;
+    let customer =
+        customers::reassign(&state.store, &caller.context(), id.into_inner(), if_match.0, owner_id, reason).await?;
     Ok(versioned(customer.version, &customer))
 }
 
