@@ -109,7 +109,7 @@ pub async fn bootstrap(
         created_at: Ts(at),
         updated_at: Ts(at),
     };
-    let key_row = NewApiKeyRow::new(ws, "bootstrap", key, &Scope::ALL, None, at);
+    let key_row = NewApiKeyRow::new(ws, "bootstrap", key, Scope::ALL, None, at);
     let ctx = Context { workspace_id: ws, actor: Actor::System, request_id: None };
     let user_audit = NewAuditRow::new(&ctx, ENTITY, user_id.0, AuditAction::Create, &created_fields(admin), at);
     let key_audit = NewAuditRow::new(&ctx, crate::api_keys::ENTITY, key_row.id.0, AuditAction::Create, &[], at);
