@@ -167,8 +167,12 @@ impl From<StoreError> for ApiError {
                 ErrorCode::VersionMismatch,
                 format!("the record is at version {current}; fetch it again and retry"),
             ),
-            StoreError::Conflict { code: "email_taken", detail } => ApiError::new(ErrorCode::EmailTaken, detail),
-            StoreError::Conflict { detail, .. } => ApiError::new(ErrorCode::EditConflict, detail),
+            // The store names the conflict by its API code; an unlisted one is a plain edit conflict.
+            StoreError::Conflict { code, detail } => {
+                let code =
+                    ErrorCode::ALL.iter().copied().find(|c| c.as_str() == code).unwrap_or(ErrorCode::EditConflict);
+                ApiError::new(code, detail)
+            }
             StoreError::Invalid(errors) => errors.into(),
             StoreError::Unavailable(detail) => {
                 log::warn!("database unavailable: {detail}");
