@@ -14,4 +14,5 @@ mod health;
 mod migrations;
 mod openapi;
 mod replica;
+mod segments;
 mod users;

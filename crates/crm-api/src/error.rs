@@ -114,6 +114,11 @@ impl ApiError {
         }
     }
 
+    /// Problems found in query parameters: a 400 listing each of them.
+    pub fn parameters(errors: ValidationErrors) -> Self {
+        ApiError { errors: errors.0.clone(), ..Self::new(ErrorCode::InvalidParameter, errors.to_string()) }
+    }
+
     pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
         // The detail stays in the log (with the request id); the client sees only the code.
         log::error!("{context}: {error}");

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::segment::SegmentCriteria;
 use crate::values::{parse_country, parse_email, parse_phone, parse_website};
 use crate::{CustomerId, UserId, ValidationErrors};
 
@@ -506,20 +507,12 @@ fn validate_consents(e: &mut ValidationErrors, consents: Vec<Consent>) -> Vec<Co
     out
 }
 
-/// The filters `GET /v1/customers` accepts (and, later, what a segment saves).
+/// The filters `GET /v1/customers` accepts: a segment's criteria plus list-only ones.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerFilter {
-    pub kind: Option<CustomerKind>,
-    pub lifecycle_stage: Option<LifecycleStage>,
-    pub owner_id: Option<UserId>,
+    pub criteria: SegmentCriteria,
     pub company_id: Option<CustomerId>,
-    /// Every tag listed must be present.
-    pub tags: Vec<String>,
     pub email: Option<String>,
-    pub country: Option<String>,
-    pub city: Option<String>,
-    pub created_after: Option<DateTime<Utc>>,
-    pub created_before: Option<DateTime<Utc>>,
     pub updated_after: Option<DateTime<Utc>>,
     pub updated_before: Option<DateTime<Utc>>,
     /// Case-insensitive substring of names, email, phone and company.

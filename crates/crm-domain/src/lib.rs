@@ -9,6 +9,7 @@ pub mod ids;
 pub mod owner;
 pub mod page;
 pub mod patch;
+pub mod segment;
 pub mod user;
 pub mod validation;
 pub mod values;

@@ -57,6 +57,11 @@ impl NewAuditRow {
         }
     }
 
+    /// When the change happened: the time the record's own `updated_at` takes.
+    pub(crate) fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.created_at.0
+    }
+
     /// Records why the change was made.
     pub(crate) fn with_reason(mut self, reason: Option<String>) -> Self {
         self.reason = reason;

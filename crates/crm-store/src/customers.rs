@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::schema::{customer_tags, customers};
+use crate::schema::{customer_stats, customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -281,6 +281,113 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// Applies a [`CustomerFilter`] to a boxed customers query (a macro because the boxed query's
+/// type differs per backend). Figures kept by the service come from `customer_stats`.
+macro_rules! filtered {
+    ($query:expr, $ws:expr, $filter:expr) => {{
+        let (mut query, ws, filter): (_, WorkspaceId, &CustomerFilter) = ($query, $ws, $filter);
+        let criteria = &filter.criteria;
+        query = if filter.deleted {
+            query.filter(customers::deleted_at.is_not_null())
+        } else {
+            query.filter(customers::deleted_at.is_null())
+        };
+        if let Some(kind) = criteria.kind {
+            query = query.filter(customers::kind.eq(kind.as_str()));
+        }
+        if !criteria.lifecycle_stage.is_empty() {
+            let stages: Vec<&str> = criteria.lifecycle_stage.iter().map(|s| s.as_str()).collect();
+            query = query.filter(customers::lifecycle_stage.eq_any(stages));
+        }
+        if !criteria.owner_id.is_empty() {
+            query =
+                query.filter(customers::owner_id.eq_any(criteria.owner_id.iter().map(|u| Id(u.0)).collect::<Vec<_>>()));
+        }
+        for tag in &criteria.tags {
+            query = query.filter(
+                customers::id.eq_any(
+                    customer_tags::table
+                        .filter(customer_tags::workspace_id.eq(Id(ws.0)))
+                        .filter(customer_tags::tag.eq(tag.clone()))
+                        .select(customer_tags::customer_id),
+                ),
+            );
+        }
+        if !criteria.country.is_empty() {
+            query = query.filter(customers::address_country.eq_any(criteria.country.clone()));
+        }
+        if let Some(city) = &criteria.city {
+            query = query.filter(customers::address_city.eq(city.clone()));
+        }
+        if let Some(industry) = &criteria.industry {
+            query = query.filter(customers::industry.eq(industry.clone()));
+        }
+        match criteria.vat_registered {
+            Some(true) => query = query.filter(customers::vat_number.is_not_null()),
+            Some(false) => query = query.filter(customers::vat_number.is_null()),
+            None => {}
+        }
+        if let Some(t) = criteria.created_after {
+            query = query.filter(customers::created_at.ge(Ts(t)));
+        }
+        if let Some(t) = criteria.created_before {
+            query = query.filter(customers::created_at.lt(Ts(t)));
+        }
+        let stats = || customer_stats::table.filter(customer_stats::workspace_id.eq(Id(ws.0)));
+        if let Some(t) = criteria.last_interaction_after {
+            query = query.filter(customers::id.eq_any(
+                stats().filter(customer_stats::last_interaction_at.ge(Ts(t))).select(customer_stats::customer_id),
+            ));
+        }
+        if let Some(t) = criteria.last_interaction_before {
+            // Never contacted counts as "before": those are the quietest of all.
+            query = query.filter(customers::id.ne_all(
+                stats().filter(customer_stats::last_interaction_at.ge(Ts(t))).select(customer_stats::customer_id),
+            ));
+        }
+        if let Some(min) = criteria.lead_score_min {
+            query =
+                query
+                    .filter(customers::id.eq_any(
+                        stats().filter(customer_stats::lead_score.ge(min)).select(customer_stats::customer_id),
+                    ));
+        }
+        if let Some(max) = criteria.lead_score_max {
+            query =
+                query
+                    .filter(customers::id.eq_any(
+                        stats().filter(customer_stats::lead_score.le(max)).select(customer_stats::customer_id),
+                    ));
+        }
+        if let Some(company) = filter.company_id {
+            query = query.filter(customers::company_id.eq(Id(company.0)));
+        }
+        if let Some(email) = &filter.email {
+            query = query.filter(customers::email.eq(email.clone()));
+        }
+        if let Some(t) = filter.updated_after {
+            query = query.filter(customers::updated_at.ge(Ts(t)));
+        }
+        if let Some(t) = filter.updated_before {
+            query = query.filter(customers::updated_at.lt(Ts(t)));
+        }
+        if let Some(q) = &filter.q {
+            query = query.filter(customers::search_text.like(like_pattern(q)).escape('\\'));
+        }
+        query
+    }};
+}
+
+/// How many customers match a filter, counted by the database.
+pub async fn count(store: &Store, ws: WorkspaceId, filter: &CustomerFilter) -> Result<i64, StoreError> {
+    let mut conn = store.read().await?;
+    per_backend!(&mut conn, |c| {
+        let query = customers::table.filter(customers::workspace_id.eq(Id(ws.0))).count().into_boxed();
+        filtered!(query, ws, filter).get_result(c).await
+    })
+    .map_err(StoreError::from)
+}
+
 /// A page of customers (`limit + 1` rows, so the caller can tell whether more exist).
 pub async fn list(
     store: &Store,
@@ -298,57 +405,7 @@ pub async fn list(
             .select(CustomerRow::as_select())
             .limit(i64::from(limit) + 1)
             .into_boxed();
-        query = if filter.deleted {
-            query.filter(customers::deleted_at.is_not_null())
-        } else {
-            query.filter(customers::deleted_at.is_null())
-        };
-        if let Some(kind) = filter.kind {
-            query = query.filter(customers::kind.eq(kind.as_str()));
-        }
-        if let Some(stage) = filter.lifecycle_stage {
-            query = query.filter(customers::lifecycle_stage.eq(stage.as_str()));
-        }
-        if let Some(owner) = filter.owner_id {
-            query = query.filter(customers::owner_id.eq(Id(owner.0)));
-        }
-        if let Some(company) = filter.company_id {
-            query = query.filter(customers::company_id.eq(Id(company.0)));
-        }
-        for tag in &filter.tags {
-            query = query.filter(
-                customers::id.eq_any(
-                    customer_tags::table
-                        .filter(customer_tags::workspace_id.eq(Id(ws.0)))
-                        .filter(customer_tags::tag.eq(tag.clone()))
-                        .select(customer_tags::customer_id),
-                ),
-            );
-        }
-        if let Some(email) = &filter.email {
-            query = query.filter(customers::email.eq(email.clone()));
-        }
-        if let Some(country) = &filter.country {
-            query = query.filter(customers::address_country.eq(country.clone()));
-        }
-        if let Some(city) = &filter.city {
-            query = query.filter(customers::address_city.eq(city.clone()));
-        }
-        if let Some(t) = filter.created_after {
-            query = query.filter(customers::created_at.ge(Ts(t)));
-        }
-        if let Some(t) = filter.created_before {
-            query = query.filter(customers::created_at.lt(Ts(t)));
-        }
-        if let Some(t) = filter.updated_after {
-            query = query.filter(customers::updated_at.ge(Ts(t)));
-        }
-        if let Some(t) = filter.updated_before {
-            query = query.filter(customers::updated_at.lt(Ts(t)));
-        }
-        if let Some(q) = &filter.q {
-            query = query.filter(customers::search_text.like(like_pattern(q)).escape('\\'));
-        }
+        query = filtered!(query, ws, filter);
         query = match (sort.field, sort.descending) {
             (SortField::CreatedAt, false) => keyset!(query, after, customers::created_at, ge, gt, asc),
             (SortField::CreatedAt, true) => keyset!(query, after, customers::created_at, le, lt, desc),

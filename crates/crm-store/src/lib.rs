@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod migrations;
 pub mod refs;
 pub mod schema;
+pub mod segments;
 pub mod sessions;
 pub mod types;
 pub mod users;

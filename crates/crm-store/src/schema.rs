@@ -153,6 +153,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    customer_stats (customer_id) {
+        customer_id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        last_interaction_at -> Nullable<SqlTs>,
+        lead_score -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    segments (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        filter -> SqlJson,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -162,4 +191,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     customer_tags,
     audit_events,
     idempotency_keys,
+    customer_stats,
+    segments,
 );

@@ -4,13 +4,14 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use crm_domain::CustomerId;
-use crm_domain::UserId;
+use crm_domain::ValidationErrors;
 use crm_domain::access::Scope;
 use crm_domain::audit::AuditEvent;
 use crm_domain::customer::{Customer, CustomerFilter, CustomerInput, CustomerKind, CustomerSort, LifecycleStage};
 use crm_domain::owner::Reassign;
 use crm_domain::page::{Cursor, Page, paginate};
 use crm_domain::patch::merge;
+use crm_domain::segment::SegmentCriteria;
 use crm_store::{audit, customers};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -58,7 +59,8 @@ pub async fn create_customer(
     Ok(created(location(&customer), customer.version, &customer))
 }
 
-/// Filters, order and paging of the customer list.
+/// Filters, order and paging of the customer list. The criteria from `kind` to `lead_score_max`
+/// are a segment's `filter`; lists are comma-separated here.
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -70,18 +72,32 @@ pub struct ListParams {
     /// `created_at`, `-created_at` (default), `updated_at` or `-updated_at`.
     sort: Option<String>,
     kind: Option<CustomerKind>,
-    lifecycle_stage: Option<LifecycleStage>,
-    owner_id: Option<UserId>,
-    /// Persons who work for this company.
-    company_id: Option<CustomerId>,
+    /// Comma-separated; any of `prospect`, `lead`, `customer`, `churned`.
+    #[param(example = "lead,customer")]
+    lifecycle_stage: Option<String>,
+    /// Comma-separated user ids; owned by any of them.
+    owner_id: Option<String>,
     /// Comma-separated; every tag must be present.
     tag: Option<String>,
-    email: Option<String>,
-    /// ISO 3166-1 alpha-2.
+    /// Comma-separated ISO 3166-1 alpha-2 codes; any of them.
+    #[param(example = "UA,PL")]
     country: Option<String>,
     city: Option<String>,
+    industry: Option<String>,
+    /// `true`: a VAT number is on file; `false`: none.
+    vat_registered: Option<bool>,
     created_after: Option<DateTime<Utc>>,
     created_before: Option<DateTime<Utc>>,
+    /// Last interaction at or after this time.
+    last_interaction_after: Option<DateTime<Utc>>,
+    /// Last interaction before this time, or never.
+    last_interaction_before: Option<DateTime<Utc>>,
+    /// Score of the lead the customer was converted from.
+    lead_score_min: Option<i32>,
+    lead_score_max: Option<i32>,
+    /// Persons who work for this company.
+    company_id: Option<CustomerId>,
+    email: Option<String>,
     updated_after: Option<DateTime<Utc>>,
     updated_before: Option<DateTime<Utc>>,
     /// Case-insensitive search in names, email, phone and company name.
@@ -90,22 +106,54 @@ pub struct ListParams {
     deleted: Option<bool>,
 }
 
+fn split(list: Option<&str>) -> impl Iterator<Item = &str> {
+    list.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
 impl ListParams {
+    fn criteria(&self) -> ApiResult<SegmentCriteria> {
+        let mut errors = ValidationErrors::default();
+        let mut lifecycle_stage = Vec::new();
+        for raw in split(self.lifecycle_stage.as_deref()) {
+            match LifecycleStage::parse(raw) {
+                Some(stage) => lifecycle_stage.push(stage),
+                None => errors.add("lifecycle_stage", "invalid_value", format!("unknown stage {raw:?}")),
+            }
+        }
+        let mut owner_id = Vec::new();
+        for raw in split(self.owner_id.as_deref()) {
+            match raw.parse() {
+                Ok(id) => owner_id.push(id),
+                Err(_) => errors.add("owner_id", "invalid_value", format!("{raw:?} is not a user id")),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::parameters(errors));
+        }
+        SegmentCriteria {
+            kind: self.kind,
+            lifecycle_stage,
+            owner_id,
+            tags: split(self.tag.as_deref()).map(str::to_owned).collect(),
+            country: split(self.country.as_deref()).map(str::to_owned).collect(),
+            city: self.city.clone(),
+            industry: self.industry.clone(),
+            vat_registered: self.vat_registered,
+            created_after: self.created_after,
+            created_before: self.created_before,
+            last_interaction_after: self.last_interaction_after,
+            last_interaction_before: self.last_interaction_before,
+            lead_score_min: self.lead_score_min,
+            lead_score_max: self.lead_score_max,
+        }
+        .validate("")
+        .map_err(ApiError::parameters)
+    }
+
     fn filter(&self) -> ApiResult<CustomerFilter> {
-        let tags: Vec<String> = self
-            .tag
-            .as_deref()
-            .map(|t| t.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
-            .unwrap_or_default();
         let email = match &self.email {
             Some(raw) => {
                 Some(crm_domain::values::parse_email(raw).map_err(|e| ApiError::parameter("email", e.message))?)
-            }
-            None => None,
-        };
-        let country = match &self.country {
-            Some(raw) => {
-                Some(crm_domain::values::parse_country(raw).map_err(|e| ApiError::parameter("country", e.message))?)
             }
             None => None,
         };
@@ -114,16 +162,9 @@ impl ListParams {
             return Err(ApiError::parameter("q", "must be at most 200 characters"));
         }
         Ok(CustomerFilter {
-            kind: self.kind,
-            lifecycle_stage: self.lifecycle_stage,
-            owner_id: self.owner_id,
+            criteria: self.criteria()?,
             company_id: self.company_id,
-            tags,
             email,
-            country,
-            city: self.city.as_deref().map(str::trim).map(str::to_owned),
-            created_after: self.created_after,
-            created_before: self.created_before,
             updated_after: self.updated_after,
             updated_before: self.updated_before,
             q,
