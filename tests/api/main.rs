@@ -13,6 +13,7 @@ mod customers;
 mod health;
 mod migrations;
 mod openapi;
+mod reassignments;
 mod replica;
 mod segments;
 mod users;

@@ -32,6 +32,7 @@ use crate::error::{ErrorCode, Problem};
         (name = "users", description = "People of the workspace and their roles"),
         (name = "api-keys", description = "Credentials for integrations, with scopes"),
         (name = "customers", description = "People and companies"),
+        (name = "reassignments", description = "Handing one owner's open records to another"),
         (name = "segments", description = "Saved customer criteria: target groups, counted and listed live"),
         (name = "system", description = "Health, readiness and metrics"),
     )

@@ -10,6 +10,7 @@ pub mod owner;
 pub mod page;
 pub mod patch;
 pub mod segment;
+pub mod timeline;
 pub mod user;
 pub mod validation;
 pub mod values;

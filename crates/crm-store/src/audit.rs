@@ -71,7 +71,7 @@ impl NewAuditRow {
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
-struct AuditRow {
+pub(crate) struct AuditRow {
     id: Id,
     entity_type: String,
     entity_id: Id,

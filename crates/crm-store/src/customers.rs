@@ -54,7 +54,7 @@ pub(crate) struct CustomerRow {
 /// The data columns, shared by insert and update.
 #[derive(Insertable, AsChangeset)]
 #[diesel(table_name = customers, treat_none_as_null = true)]
-struct CustomerData {
+pub(crate) struct CustomerData {
     kind: &'static str,
     first_name: Option<String>,
     last_name: Option<String>,
@@ -165,14 +165,14 @@ impl TryFrom<CustomerRow> for Customer {
 
 #[derive(Insertable)]
 #[diesel(table_name = customer_tags)]
-struct TagRow<'a> {
+pub(crate) struct TagRow {
     workspace_id: Id,
     customer_id: Id,
-    tag: &'a str,
+    tag: String,
 }
 
-fn tag_rows(ws: WorkspaceId, id: CustomerId, tags: &[String]) -> Vec<TagRow<'_>> {
-    tags.iter().map(|tag| TagRow { workspace_id: Id(ws.0), customer_id: Id(id.0), tag }).collect()
+fn tag_rows(ws: WorkspaceId, id: CustomerId, tags: &[String]) -> Vec<TagRow> {
+    tags.iter().map(|tag| TagRow { workspace_id: Id(ws.0), customer_id: Id(id.0), tag: tag.clone() }).collect()
 }
 
 /// Checks that the owner is a user and the company a company customer of this workspace.
@@ -200,34 +200,62 @@ async fn check_references(
     errors.into_result(()).map_err(StoreError::Invalid)
 }
 
-pub async fn create(store: &Store, ctx: &Context, input: CustomerInput) -> Result<Customer, StoreError> {
-    let mut conn = store.write().await?;
-    check_references(&mut conn, ctx.workspace_id, &input, None).await?;
+/// The rows of a new customer, ready for [`insert_customer!`].
+pub(crate) struct NewCustomer {
+    pub(crate) id: CustomerId,
+    pub(crate) workspace_id: Id,
+    pub(crate) at: Ts,
+    pub(crate) data: CustomerData,
+    pub(crate) tags: Vec<TagRow>,
+    pub(crate) audit: NewAuditRow,
+}
+
+/// Checks the references of a validated input (outside any transaction) and prepares its rows.
+pub(crate) async fn prepare(conn: &mut Conn, ctx: &Context, input: &CustomerInput) -> Result<NewCustomer, StoreError> {
+    check_references(conn, ctx.workspace_id, input, None).await?;
     let id = CustomerId::generate();
     let at = now();
-    let data = CustomerData::from(&input);
-    let changes = diff(&serde_json::json!({}), &serde_json::to_value(&input).unwrap_or_default());
-    let audit = NewAuditRow::new(ctx, ENTITY, id.0, AuditAction::Create, &changes, at);
-    let tags = tag_rows(ctx.workspace_id, id, &input.tags);
-    let row: CustomerRow = write_tx!(&mut conn, |c| {
-        let row = diesel::insert_into(customers::table)
+    let changes = diff(&serde_json::json!({}), &serde_json::to_value(input).unwrap_or_default());
+    Ok(NewCustomer {
+        id,
+        workspace_id: Id(ctx.workspace_id.0),
+        at: Ts(at),
+        data: CustomerData::from(input),
+        tags: tag_rows(ctx.workspace_id, id, &input.tags),
+        audit: NewAuditRow::new(ctx, ENTITY, id.0, AuditAction::Create, &changes, at),
+    })
+}
+
+/// Inserts a [`NewCustomer`] (row, tags, audit event) inside a `write_tx!` body and evaluates to
+/// the stored row. A macro because the connection type differs per backend.
+macro_rules! insert_customer {
+    ($c:ident, $new:expr) => {{
+        let new: &$crate::customers::NewCustomer = $new;
+        let row = diesel::insert_into($crate::schema::customers::table)
             .values((
-                customers::id.eq(Id(id.0)),
-                customers::workspace_id.eq(Id(ctx.workspace_id.0)),
-                &data,
-                customers::version.eq(1),
-                customers::created_at.eq(Ts(at)),
-                customers::updated_at.eq(Ts(at)),
+                $crate::schema::customers::id.eq($crate::types::Id(new.id.0)),
+                $crate::schema::customers::workspace_id.eq(new.workspace_id),
+                &new.data,
+                $crate::schema::customers::version.eq(1_i64),
+                $crate::schema::customers::created_at.eq(new.at),
+                $crate::schema::customers::updated_at.eq(new.at),
             ))
-            .returning(CustomerRow::as_returning())
-            .get_result(c)
+            .returning($crate::customers::CustomerRow::as_returning())
+            .get_result($c)
             .await?;
-        for tag in &tags {
-            diesel::insert_into(customer_tags::table).values(tag).execute(c).await?;
+        for tag in &new.tags {
+            diesel::insert_into($crate::schema::customer_tags::table).values(tag).execute($c).await?;
         }
-        diesel::insert_into(crate::schema::audit_events::table).values(&audit).execute(c).await?;
-        Ok(row)
-    })?;
+        diesel::insert_into($crate::schema::audit_events::table).values(&new.audit).execute($c).await?;
+        row
+    }};
+}
+pub(crate) use insert_customer;
+
+pub async fn create(store: &Store, ctx: &Context, input: CustomerInput) -> Result<Customer, StoreError> {
+    let mut conn = store.write().await?;
+    let new = prepare(&mut conn, ctx, &input).await?;
+    let row: CustomerRow = write_tx!(&mut conn, |c| { Ok(insert_customer!(c, &new)) })?;
     row.try_into()
 }
 

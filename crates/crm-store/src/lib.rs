@@ -12,6 +12,7 @@ pub mod db;
 mod error;
 pub mod idempotency;
 pub mod migrations;
+pub mod ownership;
 pub mod refs;
 pub mod schema;
 pub mod segments;

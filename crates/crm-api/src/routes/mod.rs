@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod reassignments;
 pub mod segments;
 pub mod system;
 pub mod users;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     api_keys::configure(cfg);
     customers::configure(cfg);
     segments::configure(cfg);
+    reassignments::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {

@@ -1,3 +1,4 @@
+DROP INDEX audit_events_entity_time;
 DROP INDEX customers_industry;
 DROP TABLE segments;
 DROP TABLE customer_stats;

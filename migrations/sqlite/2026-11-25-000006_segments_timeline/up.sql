@@ -22,3 +22,4 @@ CREATE TABLE segments (
 );
 CREATE INDEX segments_live ON segments (workspace_id, id) WHERE deleted_at IS NULL;
 CREATE INDEX customers_industry ON customers (workspace_id, industry);
+CREATE INDEX audit_events_entity_time ON audit_events (workspace_id, entity_type, entity_id, created_at, id);

@@ -1,0 +1,107 @@
+//! The customer timeline: everything that happened with one customer, on every channel, newest
+//! first, behind one cursor. Each kind of entry is read page by page from its own table; the
+//! pages are merged here, so a deep page costs what the first one does.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// What an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    /// A call, email, meeting, chat, visit or note (`data` is the interaction).
+    Interaction,
+    /// A task about the customer was created (`data` is the task as it is now).
+    Task,
+    /// One of the customer's deals moved to another stage (`data` is the stage change).
+    DealStageChange,
+    /// The customer record itself changed (`data` is the audit event).
+    Change,
+}
+
+impl TimelineKind {
+    pub const ALL: [TimelineKind; 4] =
+        [TimelineKind::Interaction, TimelineKind::Task, TimelineKind::DealStageChange, TimelineKind::Change];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimelineKind::Interaction => "interaction",
+            TimelineKind::Task => "task",
+            TimelineKind::DealStageChange => "deal_stage_change",
+            TimelineKind::Change => "change",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<TimelineKind> {
+        TimelineKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One entry of a customer's timeline.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "kind": "interaction",
+    "id": "01936f3e-8a5c-7d2e-9b1a-2f4c6d8e0a1b",
+    "occurred_at": "2026-11-20T14:30:00Z",
+    "summary": "phone (outbound): Renewal terms",
+    "data": {"channel": "phone", "direction": "outbound", "subject": "Renewal terms"}
+}))]
+pub struct TimelineEntry {
+    pub kind: TimelineKind,
+    /// The id of the underlying record (interaction, task, stage change or audit event).
+    pub id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    /// One line for people.
+    pub summary: String,
+    /// The underlying record, as its own endpoint returns it.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// Merges pages that are each ordered newest first (by `occurred_at`, then `id`) into one page
+/// of at most `limit` entries in the same order.
+pub fn merge_newest_first(sources: Vec<Vec<TimelineEntry>>, limit: usize) -> Vec<TimelineEntry> {
+    let mut all: Vec<TimelineEntry> = sources.into_iter().flatten().collect();
+    all.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+    all.truncate(limit);
+    all
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn entry(kind: TimelineKind, second: u32, id: u128) -> TimelineEntry {
+        TimelineEntry {
+            kind,
+            id: Uuid::from_u128(id),
+            occurred_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, second).single().unwrap_or_default(),
+            summary: String::new(),
+            data: Value::Null,
+        }
+    }
+
+    #[test]
+    fn merges_newest_first_with_ties_broken_by_id() {
+        let interactions = vec![entry(TimelineKind::Interaction, 9, 1), entry(TimelineKind::Interaction, 5, 2)];
+        let tasks = vec![entry(TimelineKind::Task, 7, 3), entry(TimelineKind::Task, 5, 4)];
+        let changes = vec![entry(TimelineKind::Change, 1, 5)];
+        let merged = merge_newest_first(vec![interactions, tasks, changes], 4);
+        let order: Vec<u128> = merged.iter().map(|e| e.id.as_u128()).collect();
+        assert_eq!(order, [1, 3, 4, 2], "9s, 7s, then the 5s tie by id descending");
+    }
+
+    #[test]
+    fn kinds_round_trip() {
+        for kind in TimelineKind::ALL {
+            assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).ok(), Some(Value::from(kind.as_str())));
+        }
+        assert_eq!(TimelineKind::parse("purchase"), None);
+    }
+}

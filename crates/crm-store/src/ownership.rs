@@ -1,0 +1,76 @@
+//! Bulk owner handover (staff leaving): every open record of one owner moves to another, each
+//! with its own version bump and audit event, in batches so no transaction grows unbounded.
+
+use crm_domain::UserId;
+use crm_domain::audit::{AuditAction, Change};
+use crm_domain::owner::ReassignCounts;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::json;
+
+use crate::audit::NewAuditRow;
+use crate::schema::{audit_events, customers};
+use crate::types::{Id, Ts, now};
+use crate::{Context, Store, StoreError, write_tx};
+
+const BATCH: i64 = 200;
+
+/// Moves the open records of `$table` owned by `from` to `to`, a batch per transaction, and
+/// evaluates to how many moved. `$open` narrows the rows (e.g. deals still open).
+macro_rules! reassign_all {
+    ($conn:expr, $ctx:expr, $table:ident, $entity:literal, $from:expr, $to:expr, $reason:expr, |$q:ident| $open:expr) => {{
+        let (ctx, from, to, reason): (&Context, UserId, UserId, &str) = ($ctx, $from, $to, $reason);
+        let mut moved: u64 = 0;
+        loop {
+            let at = now();
+            let done: u64 = write_tx!($conn, |c| {
+                let $q = $table::table
+                    .filter($table::workspace_id.eq(Id(ctx.workspace_id.0)))
+                    .filter($table::owner_id.eq(Id(from.0)))
+                    .filter($table::deleted_at.is_null())
+                    .select(($table::id, $table::version))
+                    .limit(BATCH)
+                    .into_boxed();
+                let batch: Vec<(Id, i64)> = $open.load(c).await?;
+                for (id, version) in &batch {
+                    diesel::update($table::table.filter($table::id.eq(*id)).filter($table::version.eq(*version)))
+                        .set((
+                            $table::owner_id.eq(Some(Id(to.0))),
+                            $table::version.eq(version + 1),
+                            $table::updated_at.eq(Ts(at)),
+                        ))
+                        .execute(c)
+                        .await?;
+                    let change = Change { field: "owner_id".into(), from: json!(from.0), to: json!(to.0) };
+                    let audit = NewAuditRow::new(ctx, $entity, id.0, AuditAction::Reassign, &[change], at)
+                        .with_reason(Some(reason.to_owned()));
+                    diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
+                }
+                Ok(batch.len() as u64)
+            })?;
+            moved += done;
+            if done < BATCH as u64 {
+                break moved;
+            }
+        }
+    }};
+}
+
+/// Hands every open record of `from` to `to` (an active user: the caller checks), recording
+/// `reason` in each record's history.
+pub async fn reassign_all(
+    store: &Store,
+    ctx: &Context,
+    from: UserId,
+    to: UserId,
+    reason: &str,
+) -> Result<ReassignCounts, StoreError> {
+    let mut conn = store.write().await?;
+    let mut errors = crm_domain::ValidationErrors::default();
+    crate::refs::check_user(&mut conn, ctx.workspace_id, Some(to), "to_owner_id", &mut errors).await?;
+    if !errors.is_empty() {
+        return Err(StoreError::Invalid(errors));
+    }
+    let customers = reassign_all!(&mut conn, ctx, customers, "customer", from, to, reason, |q| q);
+    Ok(ReassignCounts { customers })
+}
