@@ -11,6 +11,7 @@ mod cli;
 mod conventions;
 mod customers;
 mod health;
+mod interactions;
 mod migrations;
 mod openapi;
 mod replica;

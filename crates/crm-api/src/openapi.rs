@@ -32,6 +32,8 @@ use crate::error::{ErrorCode, Problem};
         (name = "users", description = "People of the workspace and their roles"),
         (name = "api-keys", description = "Credentials for integrations, with scopes"),
         (name = "customers", description = "People and companies"),
+        (name = "interactions", description = "Contacts with customers on every channel: calls, emails, meetings, notes"),
+        (name = "tasks", description = "To-dos with an assignee and a due date, and their delegation"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

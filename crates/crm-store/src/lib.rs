@@ -11,6 +11,7 @@ pub mod customers;
 pub mod db;
 mod error;
 pub mod idempotency;
+pub mod interactions;
 pub mod migrations;
 pub mod refs;
 pub mod schema;

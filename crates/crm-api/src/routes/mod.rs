@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod interactions;
 pub mod system;
 pub mod users;
 
@@ -22,6 +23,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     api_keys::configure(cfg);
     customers::configure(cfg);
+    interactions::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
