@@ -304,6 +304,7 @@ async fn filters_and_date_ranges(app: TestApp) {
         "limit=201",
         "foo=bar",
         "deleted=maybe",
+        "q=a%00b",
     ] {
         let response = app.get(&format!("/v1/interactions?{query}")).await;
         assert_problem(response, 400, "invalid_parameter").await;

@@ -15,4 +15,5 @@ mod interactions;
 mod migrations;
 mod openapi;
 mod replica;
+mod tasks;
 mod users;

@@ -142,6 +142,8 @@ impl ToSchema for Interaction {
     fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
         InteractionInput::schemas(schemas);
         schemas.push((InteractionInput::name().into_owned(), <InteractionInput as utoipa::PartialSchema>::schema()));
+        // Path parameters refer to the id type by name.
+        schemas.push((InteractionId::name().into_owned(), <InteractionId as utoipa::PartialSchema>::schema()));
     }
 }
 

@@ -124,6 +124,8 @@ impl ToSchema for Task {
     fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
         TaskInput::schemas(schemas);
         schemas.push((TaskInput::name().into_owned(), <TaskInput as utoipa::PartialSchema>::schema()));
+        // Path parameters refer to the id type by name.
+        schemas.push((TaskId::name().into_owned(), <TaskId as utoipa::PartialSchema>::schema()));
     }
 }
 

@@ -16,6 +16,7 @@ pub mod migrations;
 pub mod refs;
 pub mod schema;
 pub mod sessions;
+pub mod tasks;
 pub mod types;
 pub mod users;
 

@@ -96,11 +96,15 @@ pub fn comma_list<T>(param: &str, raw: Option<&str>, parse: fn(&str) -> Option<T
         .collect()
 }
 
-/// The trimmed `q`, at most 200 characters; blank is no search.
+/// The trimmed `q`, at most 200 characters without control characters; blank is no search.
 pub fn search_query(q: Option<&str>) -> ApiResult<Option<String>> {
     let q = q.map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
     if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(ApiError::parameter("q", "must be at most 200 characters"));
+    }
+    // PostgreSQL text cannot hold NUL: refuse control characters here rather than fail in SQL.
+    if q.as_ref().is_some_and(|q| q.chars().any(char::is_control)) {
+        return Err(ApiError::parameter("q", "must not contain control characters"));
     }
     Ok(q)
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod customers;
 pub mod interactions;
 pub mod system;
+pub mod tasks;
 pub mod users;
 
 use actix_web::HttpResponse;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     api_keys::configure(cfg);
     customers::configure(cfg);
     interactions::configure(cfg);
+    tasks::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
