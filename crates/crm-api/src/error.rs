@@ -45,6 +45,8 @@ error_codes! {
     MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
     EmailTaken => (StatusCode::CONFLICT, "email_taken", "The email is already in use"),
     EditConflict => (StatusCode::CONFLICT, "edit_conflict", "The record changed during the request"),
+    InteractionExists => (StatusCode::CONFLICT, "interaction_exists", "An interaction with this external id exists"),
+    TaskClosed => (StatusCode::CONFLICT, "task_closed", "The task is done or cancelled"),
     IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use", "A request with this idempotency key is still running"),
     VersionMismatch => (StatusCode::PRECONDITION_FAILED, "version_mismatch", "The record has changed since that version"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),

@@ -34,6 +34,8 @@ use crate::error::{ErrorCode, Problem};
         (name = "customers", description = "People and companies"),
         (name = "reassignments", description = "Handing one owner's open records to another"),
         (name = "segments", description = "Saved customer criteria: target groups, counted and listed live"),
+        (name = "interactions", description = "Contacts with customers on every channel: calls, emails, meetings, notes"),
+        (name = "tasks", description = "To-dos with an assignee and a due date, and their delegation"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

@@ -11,12 +11,14 @@ pub mod customers;
 pub mod db;
 mod error;
 pub mod idempotency;
+pub mod interactions;
 pub mod migrations;
 pub mod ownership;
 pub mod refs;
 pub mod schema;
 pub mod segments;
 pub mod sessions;
+pub mod tasks;
 pub mod types;
 pub mod users;
 

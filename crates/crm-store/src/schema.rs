@@ -182,6 +182,60 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    interactions (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        channel -> Text,
+        direction -> Text,
+        subject -> Nullable<Text>,
+        body -> Nullable<Text>,
+        occurred_at -> SqlTs,
+        duration_seconds -> Nullable<Integer>,
+        customer_id -> Nullable<SqlUuid>,
+        deal_id -> Nullable<SqlUuid>,
+        lead_id -> Nullable<SqlUuid>,
+        user_id -> Nullable<SqlUuid>,
+        external_id -> Nullable<Text>,
+        metadata -> SqlJson,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    tasks (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        title -> Text,
+        description -> Nullable<Text>,
+        due_at -> Nullable<SqlTs>,
+        due_sort -> SqlTs,
+        assignee_id -> Nullable<SqlUuid>,
+        status -> Text,
+        priority -> Text,
+        progress -> Integer,
+        customer_id -> Nullable<SqlUuid>,
+        deal_id -> Nullable<SqlUuid>,
+        lead_id -> Nullable<SqlUuid>,
+        completed_at -> Nullable<SqlTs>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -193,4 +247,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     customer_stats,
     segments,
+    interactions,
+    tasks,
 );

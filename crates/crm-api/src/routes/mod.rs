@@ -4,9 +4,11 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod interactions;
 pub mod reassignments;
 pub mod segments;
 pub mod system;
+pub mod tasks;
 pub mod users;
 
 use actix_web::HttpResponse;
@@ -26,6 +28,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     customers::configure(cfg);
     segments::configure(cfg);
     reassignments::configure(cfg);
+    interactions::configure(cfg);
+    tasks::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
