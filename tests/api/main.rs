@@ -13,5 +13,6 @@ mod customers;
 mod health;
 mod migrations;
 mod openapi;
+mod pipelines;
 mod replica;
 mod users;

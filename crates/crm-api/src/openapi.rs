@@ -32,6 +32,8 @@ use crate::error::{ErrorCode, Problem};
         (name = "users", description = "People of the workspace and their roles"),
         (name = "api-keys", description = "Credentials for integrations, with scopes"),
         (name = "customers", description = "People and companies"),
+        (name = "pipelines", description = "Sales pipelines: ordered stages with win probabilities, and their boards"),
+        (name = "deals", description = "Opportunities moving through a pipeline, their stage moves and the forecast"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

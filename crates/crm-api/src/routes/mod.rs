@@ -4,6 +4,8 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod deals;
+pub mod pipelines;
 pub mod system;
 pub mod users;
 
@@ -22,6 +24,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     api_keys::configure(cfg);
     customers::configure(cfg);
+    pipelines::configure(cfg);
+    deals::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
