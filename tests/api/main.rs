@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod conventions;
 mod customers;
+mod deals;
 mod health;
 mod migrations;
 mod openapi;
