@@ -224,6 +224,15 @@ macro_rules! clear_other_defaults {
     }};
 }
 
+/// A foreign-key violation on delete means a deal still points at the row: a named conflict.
+fn still_referenced(e: diesel::result::Error, code: &'static str, detail: &str) -> StoreError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => StoreError::conflict(code, detail),
+        other => other.into(),
+    }
+}
+
 /// Creates a pipeline; with `is_default` it replaces the workspace's default.
 pub async fn create(
     store: &Store,
@@ -470,9 +479,11 @@ async fn save(
                     }
                 }
             }
+            // A deal moved in after the count above still blocks the delete, as a conflict.
             diesel::delete(pipeline_stages::table.filter(pipeline_stages::id.eq(Id(removal.stage.0))))
                 .execute(c)
-                .await?;
+                .await
+                .map_err(|e| still_referenced(e, "stage_not_empty", "a deal entered the stage meanwhile"))?;
         }
         for stage in &updated {
             diesel::update(pipeline_stages::table.filter(pipeline_stages::id.eq(stage.id)))
@@ -669,7 +680,8 @@ pub async fn delete(store: &Store, ctx: &Context, id: PipelineId, if_match: Opti
                 .filter(pipelines::version.eq(current.version)),
         )
         .execute(c)
-        .await?;
+        .await
+        .map_err(|e| still_referenced(e, "pipeline_not_empty", "a deal entered the pipeline meanwhile"))?;
         if gone == 0 {
             return Err(StoreError::VersionMismatch { current: current.version + 1 });
         }
