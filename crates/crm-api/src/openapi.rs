@@ -36,6 +36,8 @@ use crate::error::{ErrorCode, Problem};
         (name = "segments", description = "Saved customer criteria: target groups, counted and listed live"),
         (name = "interactions", description = "Contacts with customers on every channel: calls, emails, meetings, notes"),
         (name = "tasks", description = "To-dos with an assignee and a due date, and their delegation"),
+        (name = "pipelines", description = "Sales pipelines: ordered stages with win probabilities, and their boards"),
+        (name = "deals", description = "Opportunities moving through a pipeline, their stage moves and the forecast"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

@@ -109,6 +109,10 @@ impl Application {
             log::info!("applied {applied} migration(s)");
         }
         let store = crm_store::Store::open(&config.database_url, config.replica_url.as_deref(), config.pool_size)?;
+        let created = crm_store::pipelines::ensure_defaults(&store).await?;
+        if created > 0 {
+            log::info!("created the default pipeline of {created} workspace(s)");
+        }
         let state = web::Data::from(AppState::new(&config, store)?);
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();

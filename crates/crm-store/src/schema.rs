@@ -236,6 +236,82 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    pipelines (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        name -> Text,
+        is_default -> Bool,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    pipeline_stages (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        pipeline_id -> SqlUuid,
+        name -> Text,
+        position -> Integer,
+        win_probability -> Integer,
+        kind -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    deals (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        title -> Text,
+        customer_id -> SqlUuid,
+        pipeline_id -> SqlUuid,
+        stage_id -> SqlUuid,
+        status -> Text,
+        amount_minor -> BigInt,
+        currency -> Nullable<Text>,
+        expected_close_date -> Nullable<Date>,
+        owner_id -> Nullable<SqlUuid>,
+        lost_reason -> Nullable<Text>,
+        closed_at -> Nullable<SqlTs>,
+        stage_entered_at -> SqlTs,
+        tags -> SqlJson,
+        custom_fields -> SqlJson,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    deal_stage_changes (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        deal_id -> SqlUuid,
+        customer_id -> SqlUuid,
+        from_stage_id -> Nullable<SqlUuid>,
+        to_stage_id -> SqlUuid,
+        at -> SqlTs,
+        actor_type -> Text,
+        actor_id -> Nullable<SqlUuid>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -249,4 +325,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     segments,
     interactions,
     tasks,
+    pipelines,
+    pipeline_stages,
+    deals,
+    deal_stage_changes,
 );

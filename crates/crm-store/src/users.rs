@@ -86,7 +86,8 @@ pub struct Bootstrapped {
     pub api_key: ApiKey,
 }
 
-/// Creates a workspace, its first admin and an API key with every scope, in one transaction.
+/// Creates a workspace, its first admin, an API key with every scope and the default
+/// pipeline, in one transaction.
 pub async fn bootstrap(
     store: &Store,
     workspace_name: &str,
@@ -113,6 +114,7 @@ pub async fn bootstrap(
     let ctx = Context { workspace_id: ws, actor: Actor::System, request_id: None };
     let user_audit = NewAuditRow::new(&ctx, ENTITY, user_id.0, AuditAction::Create, &created_fields(admin), at);
     let key_audit = NewAuditRow::new(&ctx, crate::api_keys::ENTITY, key_row.id.0, AuditAction::Create, &[], at);
+    let pipeline = crate::pipelines::NewPipeline::default_for(&ctx, at);
     let mut conn = store.write().await?;
     let (user, key): (UserRow, ApiKeyRow) = write_tx!(&mut conn, |c| {
         diesel::insert_into(workspaces::table)
@@ -123,6 +125,7 @@ pub async fn bootstrap(
             ))
             .execute(c)
             .await?;
+        crate::pipelines::insert_pipeline!(c, &pipeline);
         let user = diesel::insert_into(users::table)
             .values(&user_row)
             .returning(UserRow::as_returning())

@@ -4,7 +4,9 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod deals;
 pub mod interactions;
+pub mod pipelines;
 pub mod reassignments;
 pub mod segments;
 pub mod system;
@@ -30,6 +32,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     reassignments::configure(cfg);
     interactions::configure(cfg);
     tasks::configure(cfg);
+    pipelines::configure(cfg);
+    deals::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
