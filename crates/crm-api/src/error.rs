@@ -45,6 +45,7 @@ error_codes! {
     MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
     EmailTaken => (StatusCode::CONFLICT, "email_taken", "The email is already in use"),
     EditConflict => (StatusCode::CONFLICT, "edit_conflict", "The record changed during the request"),
+    LeadExists => (StatusCode::CONFLICT, "lead_exists", "A live lead already has this email"),
     IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use", "A request with this idempotency key is still running"),
     VersionMismatch => (StatusCode::PRECONDITION_FAILED, "version_mismatch", "The record has changed since that version"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),

@@ -32,6 +32,9 @@ use crate::error::{ErrorCode, Problem};
         (name = "users", description = "People of the workspace and their roles"),
         (name = "api-keys", description = "Credentials for integrations, with scopes"),
         (name = "customers", description = "People and companies"),
+        (name = "leads", description = "Prospects with source, status, owner, UTM fields and a score"),
+        (name = "scoring-rules", description = "Per-workspace rules that score leads"),
+        (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

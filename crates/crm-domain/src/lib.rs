@@ -6,12 +6,15 @@ pub mod api_key;
 pub mod audit;
 pub mod customer;
 pub mod ids;
+pub mod lead;
 pub mod owner;
 pub mod page;
 pub mod patch;
+pub mod scoring;
 pub mod user;
 pub mod validation;
 pub mod values;
+pub mod web_form;
 
 pub use ids::*;
 pub use validation::{FieldError, ValidationErrors};

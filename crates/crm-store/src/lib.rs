@@ -11,12 +11,15 @@ pub mod customers;
 pub mod db;
 mod error;
 pub mod idempotency;
+pub mod leads;
 pub mod migrations;
 pub mod refs;
 pub mod schema;
+pub mod scoring_rules;
 pub mod sessions;
 pub mod types;
 pub mod users;
+pub mod web_forms;
 
 use std::sync::Arc;
 

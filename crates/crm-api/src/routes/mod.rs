@@ -4,8 +4,11 @@
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
+pub mod leads;
+pub mod scoring_rules;
 pub mod system;
 pub mod users;
+pub mod web_forms;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
@@ -22,6 +25,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     api_keys::configure(cfg);
     customers::configure(cfg);
+    leads::configure(cfg);
+    scoring_rules::configure(cfg);
+    web_forms::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
