@@ -221,6 +221,7 @@ impl ToSchema for Lead {
         LeadInput::schemas(schemas);
         schemas.push((LeadInput::name().into_owned(), LeadInput::schema()));
         schemas.push((ScoreReason::name().into_owned(), ScoreReason::schema()));
+        schemas.push((LeadId::name().into_owned(), LeadId::schema()));
         ScoreReason::schemas(schemas);
     }
 }

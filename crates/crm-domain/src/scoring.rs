@@ -55,7 +55,6 @@ pub struct ScoringRuleInput {
     /// What the field is compared with: a string, a number or a boolean; a list for `in`;
     /// absent (or `null`) for `exists`/`not_exists`.
     #[serde(default)]
-    #[schema(value_type = Object, nullable)]
     pub value: Option<Value>,
     /// Added to the score when the rule fires; negative to penalise.
     #[schema(minimum = -1000, maximum = 1000, example = 10)]
@@ -72,7 +71,6 @@ pub struct ScoringRule {
     #[schema(example = "industry")]
     pub field: String,
     pub operator: Operator,
-    #[schema(value_type = Object, nullable)]
     pub value: Option<Value>,
     #[schema(example = 10)]
     pub points: i32,
@@ -102,7 +100,6 @@ pub struct ScoreReason {
     #[schema(example = "industry")]
     pub field: String,
     pub operator: Operator,
-    #[schema(value_type = Object, nullable)]
     pub value: Option<Value>,
     #[schema(example = 10)]
     pub points: i32,
@@ -169,10 +166,22 @@ impl ScoringRuleInput {
         }
         let description = e.text("description", self.description, DESCRIPTION_MAX);
         let value = self.value.filter(|v| !v.is_null());
+        if value.as_ref().is_some_and(has_control) {
+            e.add("value", "invalid_characters", "must not contain control characters");
+        }
         if let Some(kind) = kind {
             check_operand(&mut e, kind, self.operator, value.as_ref());
         }
         e.into_result(ScoringRuleInput { field, operator: self.operator, value, points: self.points, description })
+    }
+}
+
+fn has_control(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.chars().any(char::is_control),
+        Value::Array(items) => items.iter().any(has_control),
+        Value::Object(map) => map.iter().any(|(k, v)| k.chars().any(char::is_control) || has_control(v)),
+        _ => false,
     }
 }
 
@@ -461,6 +470,8 @@ mod tests {
         assert_eq!(errors, [("value[1]".into(), "invalid_type".into())]);
         let errors = rule_errors(json!({"field": "tags", "operator": "eq", "value": "x", "points": 1}));
         assert_eq!(errors, [("operator".into(), "invalid_value".into())]);
+        let errors = rule_errors(json!({"field": "city", "operator": "in", "value": ["a\u{0}"], "points": 1}));
+        assert_eq!(errors, [("value".into(), "invalid_characters".into())]);
         let errors = rule_errors(json!({"field": "city", "operator": "eq", "value": "x", "points": 1001}));
         assert_eq!(errors, [("points".into(), "out_of_range".into())]);
     }
