@@ -63,6 +63,12 @@ async fn every_documented_route_exists(app: TestApp) {
             let response = send(request).await;
             let status = response.status().as_u16();
             let body = response.text().await.unwrap();
+            if template.starts_with("/v1/forms/") {
+                // Public: an unknown form token is the handler's 404, not the router's.
+                assert!(status == 404 && !body.contains("no route"), "{method} {template}: {status} {body}");
+                checked += 1;
+                continue;
+            }
             assert!(!matches!(status, 404 | 405), "{method} {template}: {status} {body}");
             if template.starts_with("/v1/") && !template.starts_with("/v1/auth/") {
                 assert_eq!(status, 401, "{method} {template} without credentials: {body}");

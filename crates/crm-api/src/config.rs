@@ -16,6 +16,8 @@ pub struct Config {
     pub rate_limit_burst: u32,
     /// Sign-in attempts per minute per email address.
     pub login_attempts_per_minute: u32,
+    /// Public web-form submissions per minute per client IP.
+    pub form_submissions_per_minute: u32,
     pub workers: usize,
     pub pool_size: usize,
     pub body_limit: usize,
@@ -72,11 +74,16 @@ impl Config {
             rate_limit_per_second: env_number("CRM_RATE_LIMIT_PER_SECOND", 100)?,
             rate_limit_burst: env_number("CRM_RATE_LIMIT_BURST", 200)?,
             login_attempts_per_minute: env_number("CRM_LOGIN_ATTEMPTS_PER_MINUTE", 10)?,
+            form_submissions_per_minute: env_number("CRM_FORM_SUBMISSIONS_PER_MINUTE", 30)?,
             workers: env_number("CRM_WORKERS", cores())?,
             pool_size: env_number("CRM_DB_POOL_SIZE", (cores() * 4).max(4))?,
             body_limit: env_number("CRM_BODY_LIMIT", 1024 * 1024)?,
         };
-        if config.rate_limit_per_second == 0 || config.rate_limit_burst == 0 || config.login_attempts_per_minute == 0 {
+        if config.rate_limit_per_second == 0
+            || config.rate_limit_burst == 0
+            || config.login_attempts_per_minute == 0
+            || config.form_submissions_per_minute == 0
+        {
             bail!("rate limits must be positive");
         }
         Ok(config)
@@ -93,6 +100,7 @@ impl Config {
             rate_limit_per_second: 10_000,
             rate_limit_burst: 10_000,
             login_attempts_per_minute: 1_000,
+            form_submissions_per_minute: 10_000,
             workers: 2,
             pool_size: 8,
             body_limit: 1024 * 1024,

@@ -50,6 +50,7 @@ error_codes! {
     StageNotEmpty => (StatusCode::CONFLICT, "stage_not_empty", "The stage still holds deals"),
     PipelineNotEmpty => (StatusCode::CONFLICT, "pipeline_not_empty", "The pipeline still holds deals"),
     DefaultPipeline => (StatusCode::CONFLICT, "default_pipeline", "The default pipeline cannot be deleted"),
+    LeadExists => (StatusCode::CONFLICT, "lead_exists", "A live lead already has this email"),
     IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use", "A request with this idempotency key is still running"),
     VersionMismatch => (StatusCode::PRECONDITION_FAILED, "version_mismatch", "The record has changed since that version"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),

@@ -69,7 +69,11 @@ pub async fn gate(
     let Some(state) = req.app_data::<web::Data<AppState>>().map(|d| d.clone().into_inner()) else {
         return Ok(respond(req, ApiError::internal("gate", "application state missing")));
     };
-    let caller = match authenticate(&state, req.request()).await {
+    // Public web-form submissions carry no credentials (any sent are ignored) and no
+    // idempotency; they are limited per client IP like any anonymous request.
+    let public = is_public_form_path(req.path());
+    let authenticated = if public { Ok(None) } else { authenticate(&state, req.request()).await };
+    let caller = match authenticated {
         Ok(Some(caller)) => {
             req.extensions_mut().insert(Authentication::Caller(caller.clone()));
             Some(caller)
@@ -97,12 +101,18 @@ pub async fn gate(
         };
 
     let idempotency_key = req.headers().get("idempotency-key").cloned();
-    let mut res = match (req.method() == Method::POST, idempotency_key, caller) {
+    let mut res = match (req.method() == Method::POST && !public, idempotency_key, caller) {
         (true, Some(key), Some(caller)) => idempotent(&state, &caller, key, req, next).await?,
         _ => next.call(req).await?.map_into_boxed_body(),
     };
     rate_limit_headers(&mut res, state.rate_limit_burst, remaining);
     Ok(res)
+}
+
+/// `/v1/forms/{public_token}/submissions`: the one `/v1` path that needs no credentials.
+pub fn is_public_form_path(path: &str) -> bool {
+    let segments: Vec<&str> = path.split('/').collect();
+    matches!(segments.as_slice(), ["", "v1", "forms", token, "submissions"] if !token.is_empty())
 }
 
 fn rate_limit_headers(res: &mut ServiceResponse<BoxBody>, limit: u32, remaining: u32) {

@@ -38,6 +38,9 @@ use crate::error::{ErrorCode, Problem};
         (name = "tasks", description = "To-dos with an assignee and a due date, and their delegation"),
         (name = "pipelines", description = "Sales pipelines: ordered stages with win probabilities, and their boards"),
         (name = "deals", description = "Opportunities moving through a pipeline, their stage moves and the forecast"),
+        (name = "leads", description = "Prospects with source, status, owner, UTM fields and a score"),
+        (name = "scoring-rules", description = "Per-workspace rules that score leads"),
+        (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

@@ -157,6 +157,7 @@ impl Application {
                 }
                 state.limiter.retain_recent();
                 state.login_limiter.retain_recent();
+                state.form_limiter.retain_recent();
                 tokio::time::sleep(Duration::from_secs(600)).await;
             }
         });

@@ -26,6 +26,8 @@ pub struct AppState {
     pub rate_limit_burst: u32,
     /// Sign-in attempts per email.
     pub login_limiter: KeyedLimiter,
+    /// Public web-form submissions per client IP.
+    pub form_limiter: KeyedLimiter,
     pub metrics: Metrics,
     pub decoy_hash: String,
 }
@@ -57,6 +59,8 @@ impl AppState {
             limiter: RateLimiter::keyed(quota).with_middleware::<StateInformationMiddleware>(),
             rate_limit_burst: config.rate_limit_burst,
             login_limiter: RateLimiter::keyed(login_quota).with_middleware::<StateInformationMiddleware>(),
+            form_limiter: RateLimiter::keyed(Quota::per_minute(non_zero(config.form_submissions_per_minute)))
+                .with_middleware::<StateInformationMiddleware>(),
             metrics: Metrics::new()?,
             decoy_hash: crate::auth::password::decoy_hash(),
         }))

@@ -48,6 +48,7 @@ macro_rules! str_enum {
         }
     };
 }
+pub(crate) use str_enum;
 
 str_enum!(CustomerKind { Person => "person", Company => "company" });
 str_enum!(LifecycleStage { Prospect => "prospect", Lead => "lead", Customer => "customer", Churned => "churned" });
@@ -392,7 +393,7 @@ impl CustomerInput {
     }
 }
 
-fn parsed(
+pub(crate) fn parsed(
     e: &mut ValidationErrors,
     field: &str,
     value: Option<String>,
@@ -441,7 +442,7 @@ fn validate_social(e: &mut ValidationErrors, social: BTreeMap<String, String>) -
     out
 }
 
-fn validate_tags(e: &mut ValidationErrors, tags: Vec<String>) -> Vec<String> {
+pub(crate) fn validate_tags(e: &mut ValidationErrors, tags: Vec<String>) -> Vec<String> {
     if tags.len() > MAX_TAGS {
         e.add("tags", "too_many", format!("at most {MAX_TAGS} tags"));
     }

@@ -13,16 +13,19 @@ pub mod deals;
 mod error;
 pub mod idempotency;
 pub mod interactions;
+pub mod leads;
 pub mod migrations;
 pub mod ownership;
 pub mod pipelines;
 pub mod refs;
 pub mod schema;
+pub mod scoring_rules;
 pub mod segments;
 pub mod sessions;
 pub mod tasks;
 pub mod types;
 pub mod users;
+pub mod web_forms;
 
 use std::sync::Arc;
 

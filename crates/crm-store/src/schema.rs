@@ -312,6 +312,116 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    scoring_rules (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        field -> Text,
+        operator -> Text,
+        value -> Nullable<SqlJson>,
+        points -> Integer,
+        description -> Nullable<Text>,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    web_forms (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        name -> Text,
+        public_token -> Text,
+        allowed_origins -> SqlJson,
+        field_mapping -> SqlJson,
+        default_owner_id -> Nullable<SqlUuid>,
+        default_tags -> SqlJson,
+        honeypot_field -> Nullable<Text>,
+        active -> Bool,
+        submission_count -> BigInt,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    leads (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        source -> Text,
+        status -> Text,
+        first_name -> Nullable<Text>,
+        last_name -> Nullable<Text>,
+        company_name -> Nullable<Text>,
+        job_title -> Nullable<Text>,
+        email -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        website -> Nullable<Text>,
+        industry -> Nullable<Text>,
+        country -> Nullable<Text>,
+        city -> Nullable<Text>,
+        owner_id -> Nullable<SqlUuid>,
+        utm_source -> Nullable<Text>,
+        utm_medium -> Nullable<Text>,
+        utm_campaign -> Nullable<Text>,
+        form_data -> SqlJson,
+        tags -> SqlJson,
+        details -> SqlJson,
+        score -> Integer,
+        score_reasons -> SqlJson,
+        web_form_id -> Nullable<SqlUuid>,
+        converted_customer_id -> Nullable<SqlUuid>,
+        converted_deal_id -> Nullable<SqlUuid>,
+        converted_at -> Nullable<SqlTs>,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    lead_tags (lead_id, tag) {
+        workspace_id -> SqlUuid,
+        lead_id -> SqlUuid,
+        tag -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    form_submissions (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        web_form_id -> SqlUuid,
+        lead_id -> Nullable<SqlUuid>,
+        customer_id -> Nullable<SqlUuid>,
+        payload -> SqlJson,
+        origin -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        created_at -> SqlTs,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -329,4 +439,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     pipeline_stages,
     deals,
     deal_stage_changes,
+    scoring_rules,
+    web_forms,
+    leads,
+    lead_tags,
+    form_submissions,
 );

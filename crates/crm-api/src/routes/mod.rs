@@ -6,12 +6,15 @@ pub mod auth;
 pub mod customers;
 pub mod deals;
 pub mod interactions;
+pub mod leads;
 pub mod pipelines;
 pub mod reassignments;
+pub mod scoring_rules;
 pub mod segments;
 pub mod system;
 pub mod tasks;
 pub mod users;
+pub mod web_forms;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
@@ -34,6 +37,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     tasks::configure(cfg);
     pipelines::configure(cfg);
     deals::configure(cfg);
+    leads::configure(cfg);
+    scoring_rules::configure(cfg);
+    web_forms::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
