@@ -1,4 +1,4 @@
-.PHONY: run test lint openapi bench docker
+.PHONY: run test lint openapi bench crash-test docker
 
 run:
 	cargo run --release -p crm-api -- serve
@@ -14,6 +14,9 @@ openapi:
 
 bench:
 	bash bench/run.sh
+
+crash-test:
+	bash bench/crash.sh
 
 docker:
 	docker build -t crm .

@@ -1,7 +1,8 @@
 //! `crm-bench`: the Rust half of `bench/run.sh` (`make bench`). Loads SQLite, measures the raw
 //! SQLite reference in one process, and times start-to-ready. Every command prints one JSON
-//! object on stdout; the shell script collects them.
+//! object on stdout; the shell script collects them. `crash` is `make crash-test` (bench/crash.sh).
 
+mod crash;
 mod ready;
 mod sqlite;
 mod stats;
@@ -72,10 +73,47 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         timeout_ms: u64,
     },
+    /// Crash consistency: write load, SIGKILL, restart, check every acknowledged write; prints a
+    /// markdown table and fails on any violation.
+    Crash {
+        /// The `crm` binary.
+        #[arg(long)]
+        crm: std::path::PathBuf,
+        /// `name=DATABASE_URL` of a fresh, empty database; repeatable.
+        #[arg(long = "target", value_parser = parse_target, required = true)]
+        targets: Vec<(String, String)>,
+        #[arg(long, default_value_t = 18091)]
+        port: u16,
+        #[arg(long, default_value_t = 20)]
+        cycles: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 300)]
+        min_load_ms: u64,
+        #[arg(long, default_value_t = 2000)]
+        max_load_ms: u64,
+        #[arg(long, default_value_t = 4)]
+        writers: usize,
+        /// Where the servers' logs go.
+        #[arg(long, default_value = "bench/results/tmp")]
+        log_dir: std::path::PathBuf,
+    },
+}
+
+fn parse_target(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(name, url)| (name.to_owned(), url.to_owned()))
+        .ok_or_else(|| format!("expected name=DATABASE_URL, got {raw:?}"))
 }
 
 fn main() -> anyhow::Result<()> {
     let output = match Cli::parse().command {
+        Command::Crash { crm, targets, port, cycles, seed, min_load_ms, max_load_ms, writers, log_dir } => {
+            let options =
+                crash::Options { crm, targets, port, cycles, seed, min_load_ms, max_load_ms, writers, log_dir };
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+            return runtime.block_on(crash::run(&options));
+        }
         Command::Load { db, workspace, customers } => sqlite::load(&db, &workspace, customers)?,
         Command::Cursor { db, workspace, position } => sqlite::cursor(&db, &workspace, position)?,
         Command::Lookups { db, workspace, customers, duration, threads, query } => {

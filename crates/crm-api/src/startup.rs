@@ -77,7 +77,17 @@ impl KnownRoutes {
     }
 }
 
+/// Marks the responses of the fallback service: no route took the request. Tests read it to
+/// tell the router's 404/405 from a handler's.
+pub struct Unrouted;
+
 async fn unknown_route(req: HttpRequest, routes: web::Data<KnownRoutes>) -> HttpResponse {
+    let mut response = unrouted_response(&req, &routes);
+    response.extensions_mut().insert(Unrouted);
+    response
+}
+
+fn unrouted_response(req: &HttpRequest, routes: &KnownRoutes) -> HttpResponse {
     let allowed = routes.methods_for(req.path());
     if allowed.is_empty() {
         let error = ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path()));
@@ -93,6 +103,36 @@ async fn unknown_route(req: HttpRequest, routes: web::Data<KnownRoutes>) -> Http
 
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+}
+
+/// The app exactly as served (middleware, every route, the docs, the 404/405 fallback), built
+/// once per worker; tests build it too, to read the routing table actix really uses.
+pub fn app(
+    state: web::Data<AppState>,
+    spec: utoipa::openapi::OpenApi,
+    body_limit: usize,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, _) = register(
+        App::new()
+            .app_data(state)
+            .app_data(web::PayloadConfig::new(body_limit))
+            .app_data(path_config())
+            .app_data(web::Data::new(KnownRoutes::from_spec(&spec)))
+            .wrap(from_fn(request_context))
+            .into_utoipa_app(),
+    )
+    .split_for_parts();
+    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
+        .route("/docs", web::get().to(docs_redirect))
+        .default_service(web::to(unknown_route))
 }
 
 pub struct Application {
@@ -117,27 +157,12 @@ impl Application {
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
         let spec = crate::openapi::spec();
-        let known_routes = web::Data::new(KnownRoutes::from_spec(&spec));
         let body_limit = config.body_limit;
         let app_state = state.clone();
-        let server = HttpServer::new(move || {
-            let (app, _) = register(
-                App::new()
-                    .app_data(app_state.clone())
-                    .app_data(web::PayloadConfig::new(body_limit))
-                    .app_data(path_config())
-                    .app_data(known_routes.clone())
-                    .wrap(from_fn(request_context))
-                    .into_utoipa_app(),
-            )
-            .split_for_parts();
-            app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec.clone()))
-                .route("/docs", web::get().to(docs_redirect))
-                .default_service(web::to(unknown_route))
-        })
-        .workers(config.workers)
-        .listen(listener)?
-        .run();
+        let server = HttpServer::new(move || app(app_state.clone(), spec.clone(), body_limit))
+            .workers(config.workers)
+            .listen(listener)?
+            .run();
         Ok(Application { port, server, state })
     }
 
