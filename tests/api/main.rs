@@ -22,5 +22,6 @@ mod replica;
 mod scoring;
 mod segments;
 mod tasks;
+mod timeline;
 mod users;
 mod web_forms;

@@ -61,6 +61,42 @@ pub struct TimelineEntry {
     pub data: Value,
 }
 
+/// "phone (outbound): Renewal terms"
+pub fn interaction_summary(i: &crate::interaction::Interaction) -> String {
+    let channel = i.data.channel.as_str();
+    let head = match i.data.direction {
+        Some(direction) => format!("{channel} ({})", direction.as_str()),
+        None => channel.to_owned(),
+    };
+    match &i.data.subject {
+        Some(subject) => format!("{head}: {subject}"),
+        None => head,
+    }
+}
+
+/// "task (open): Send the proposal"
+pub fn task_summary(t: &crate::task::Task) -> String {
+    format!("task ({}): {}", t.data.status.as_str(), t.data.title)
+}
+
+/// "Shop fit-out moved Proposal → Won"; a deal's first entry has no `from`.
+pub fn stage_change_summary(deal: &str, from: Option<&str>, to: &str) -> String {
+    match from {
+        Some(from) => format!("{deal} moved {from} → {to}"),
+        None => format!("{deal} opened in {to}"),
+    }
+}
+
+/// "update: lifecycle_stage, tags" or "reassign: owner_id (Taras covers Lviv)"
+pub fn change_summary(event: &crate::audit::AuditEvent) -> String {
+    let fields: Vec<&str> = event.changes.iter().map(|c| c.field.as_str()).collect();
+    let head = format!("{}: {}", event.action.as_str(), fields.join(", "));
+    match &event.reason {
+        Some(reason) => format!("{head} ({reason})"),
+        None => head,
+    }
+}
+
 /// Merges pages that are each ordered newest first (by `occurred_at`, then `id`) into one page
 /// of at most `limit` entries in the same order.
 pub fn merge_newest_first(sources: Vec<Vec<TimelineEntry>>, limit: usize) -> Vec<TimelineEntry> {
@@ -94,6 +130,12 @@ mod tests {
         let merged = merge_newest_first(vec![interactions, tasks, changes], 4);
         let order: Vec<u128> = merged.iter().map(|e| e.id.as_u128()).collect();
         assert_eq!(order, [1, 3, 4, 2], "9s, 7s, then the 5s tie by id descending");
+    }
+
+    #[test]
+    fn stage_moves_read_as_sentences() {
+        assert_eq!(stage_change_summary("Fit-out", Some("Proposal"), "Won"), "Fit-out moved Proposal → Won");
+        assert_eq!(stage_change_summary("Fit-out", None, "Qualified"), "Fit-out opened in Qualified");
     }
 
     #[test]

@@ -680,7 +680,7 @@ pub async fn set_deleted(
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = deal_stage_changes)]
-struct StageChangeRow {
+pub(crate) struct StageChangeRow {
     id: Id,
     deal_id: Id,
     customer_id: Id,

@@ -20,7 +20,7 @@ const ENTITY: &str = "interaction";
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = interactions)]
-struct InteractionRow {
+pub(crate) struct InteractionRow {
     id: Id,
     channel: String,
     direction: String,

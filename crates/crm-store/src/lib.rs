@@ -23,6 +23,7 @@ pub mod scoring_rules;
 pub mod segments;
 pub mod sessions;
 pub mod tasks;
+pub mod timeline;
 pub mod types;
 pub mod users;
 pub mod web_forms;

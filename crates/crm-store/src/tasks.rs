@@ -22,7 +22,7 @@ const ENTITY: &str = "task";
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = tasks)]
-struct TaskRow {
+pub(crate) struct TaskRow {
     id: Id,
     title: String,
     description: Option<String>,

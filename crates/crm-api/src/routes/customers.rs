@@ -12,7 +12,8 @@ use crm_domain::owner::Reassign;
 use crm_domain::page::{Cursor, Page, paginate};
 use crm_domain::patch::merge;
 use crm_domain::segment::SegmentCriteria;
-use crm_store::{audit, customers};
+use crm_domain::timeline::{TimelineEntry, TimelineKind};
+use crm_store::{audit, customers, timeline};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -20,7 +21,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::users::PageParams;
 use super::{created, decode_cursor, page_limit, versioned};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{IfMatch, JsonBody, QueryParams};
 use crate::state::AppState;
 
@@ -32,7 +33,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(delete_customer)
         .service(restore_customer)
         .service(reassign_customer)
-        .service(customer_history);
+        .service(customer_history)
+        .service(customer_timeline);
 }
 
 crate::merge_patch_schema!(CustomerPatch, CustomerInput);
@@ -330,4 +332,85 @@ pub async fn customer_history(
     let events =
         audit::history(&state.store, caller.workspace_id, "customer", id.0, after.map(|c: Cursor| c.id), limit).await?;
     Ok(HttpResponse::Ok().json(paginate(events, limit, |e| super::id_cursor(e.id.0))))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineParams {
+    /// 1 to 200; default 50.
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Comma-separated kinds to include: `interaction`, `task`, `deal_stage_change`, `change`.
+    /// Default: every kind the caller may read.
+    #[param(example = "interaction,deal_stage_change")]
+    kinds: Option<String>,
+}
+
+/// The scope that reveals each kind of timeline entry (the customer's own changes need only
+/// `customers:read`).
+fn scope_of(kind: TimelineKind) -> Scope {
+    match kind {
+        TimelineKind::Interaction => Scope::InteractionsRead,
+        TimelineKind::Task => Scope::TasksRead,
+        TimelineKind::DealStageChange => Scope::DealsRead,
+        TimelineKind::Change => Scope::CustomersRead,
+    }
+}
+
+const TIMELINE_ORDER: &str = "-occurred_at";
+
+/// Everything that happened with a customer, newest first: interactions on every channel,
+/// tasks, deal stage moves and changes to the record, behind one cursor.
+///
+/// Without `kinds`, the kinds the caller lacks a scope for are left out; asking for one of
+/// them is a 403. A deep page costs what the first one does.
+#[utoipa::path(
+    tag = "customers",
+    params(("id" = CustomerId, Path), TimelineParams),
+    responses((status = 200, body = Page<TimelineEntry>))
+)]
+#[get("/customers/{id}/timeline")]
+pub async fn customer_timeline(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<CustomerId>,
+    query: QueryParams<TimelineParams>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CustomersRead)?;
+    let params = query.0;
+    let id = id.into_inner();
+    let limit = page_limit(params.limit)?;
+    let kinds: Vec<TimelineKind> = match params.kinds.as_deref() {
+        None => TimelineKind::ALL.into_iter().filter(|k| caller.require(scope_of(*k)).is_ok()).collect(),
+        Some(list) => {
+            let mut kinds = Vec::new();
+            for raw in split(Some(list)) {
+                let kind = TimelineKind::parse(raw).ok_or_else(|| {
+                    let known: Vec<&str> = TimelineKind::ALL.iter().map(|k| k.as_str()).collect();
+                    ApiError::parameter("kinds", format!("{raw:?} is not one of {}", known.join(", ")))
+                })?;
+                caller.require(scope_of(kind))?;
+                if !kinds.contains(&kind) {
+                    kinds.push(kind);
+                }
+            }
+            kinds
+        }
+    };
+    let before = decode_cursor(params.cursor.as_deref(), TIMELINE_ORDER)?
+        .map(|c| {
+            c.at.map(|at| (at, c.id)).ok_or_else(|| ApiError::new(ErrorCode::InvalidCursor, "the cursor has no time"))
+        })
+        .transpose()?;
+    if !customers::exists(&state.store, caller.workspace_id, id).await? {
+        return Err(ApiError::not_found());
+    }
+    let entries = timeline::page(&state.store, caller.workspace_id, id, &kinds, before, limit).await?;
+    Ok(HttpResponse::Ok().json(paginate(entries, limit, |e| Cursor {
+        sort: TIMELINE_ORDER.to_owned(),
+        at: Some(e.occurred_at),
+        id: e.id,
+    })))
 }
