@@ -9,6 +9,7 @@ mod api_keys;
 mod auth;
 mod cli;
 mod conventions;
+mod conversion;
 mod customers;
 mod deals;
 mod health;

@@ -50,6 +50,8 @@ error_codes! {
     StageNotEmpty => (StatusCode::CONFLICT, "stage_not_empty", "The stage still holds deals"),
     PipelineNotEmpty => (StatusCode::CONFLICT, "pipeline_not_empty", "The pipeline still holds deals"),
     DefaultPipeline => (StatusCode::CONFLICT, "default_pipeline", "The default pipeline cannot be deleted"),
+    AlreadyConverted => (StatusCode::CONFLICT, "already_converted", "The lead was converted already"),
+    LeadDisqualified => (StatusCode::CONFLICT, "lead_disqualified", "The lead is disqualified"),
     LeadExists => (StatusCode::CONFLICT, "lead_exists", "A live lead already has this email"),
     IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use", "A request with this idempotency key is still running"),
     VersionMismatch => (StatusCode::PRECONDITION_FAILED, "version_mismatch", "The record has changed since that version"),

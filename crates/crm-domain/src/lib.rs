@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api_key;
 pub mod audit;
+pub mod conversion;
 pub mod customer;
 pub mod deal;
 pub mod ids;

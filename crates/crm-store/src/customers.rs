@@ -270,7 +270,7 @@ pub async fn get(
     fetch(&mut conn, ws, id, include_deleted).await
 }
 
-async fn fetch(
+pub(crate) async fn fetch(
     conn: &mut Conn,
     ws: WorkspaceId,
     id: CustomerId,

@@ -207,7 +207,6 @@ fn audited(input: &DealInput, outcome: &Outcome) -> serde_json::Value {
 pub(crate) struct PreparedDeal {
     /// Known before the insert, so that lead conversion can stamp `converted_deal_id` in the
     /// same transaction.
-    #[allow(dead_code)]
     pub(crate) id: DealId,
     pub(crate) row: NewDealRow,
     pub(crate) change: NewStageChangeRow,

@@ -270,7 +270,12 @@ pub async fn get(store: &Store, ws: WorkspaceId, id: LeadId, include_deleted: bo
     fetch(&mut conn, ws, id, include_deleted).await
 }
 
-async fn fetch(conn: &mut Conn, ws: WorkspaceId, id: LeadId, include_deleted: bool) -> Result<Lead, StoreError> {
+pub(crate) async fn fetch(
+    conn: &mut Conn,
+    ws: WorkspaceId,
+    id: LeadId,
+    include_deleted: bool,
+) -> Result<Lead, StoreError> {
     let row: LeadRow = per_backend!(conn, |c| {
         let query = leads::table
             .filter(leads::workspace_id.eq(Id(ws.0)))

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod conversion;
 pub mod customers;
 pub mod db;
 pub mod deals;

@@ -5,12 +5,13 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use crm_domain::access::Scope;
 use crm_domain::audit::AuditEvent;
+use crm_domain::conversion::{Conversion, ConvertLead};
 use crm_domain::lead::{Lead, LeadCursor, LeadFilter, LeadInput, LeadSort, LeadSource, LeadStatus};
 use crm_domain::owner::Reassign;
 use crm_domain::page::{Cursor, Page};
 use crm_domain::patch::merge;
 use crm_domain::{LeadId, UserId, WebFormId};
-use crm_store::{audit, leads};
+use crm_store::{audit, conversion, leads};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(delete_lead)
         .service(restore_lead)
         .service(reassign_lead)
+        .service(convert_lead)
         .service(lead_history);
 }
 
@@ -312,4 +314,39 @@ pub async fn lead_history(
     let events =
         audit::history(&state.store, caller.workspace_id, "lead", id.0, after.map(|c: Cursor| c.id), limit).await?;
     Ok(HttpResponse::Ok().json(crm_domain::page::paginate(events, limit, |e| super::id_cursor(e.id.0))))
+}
+
+/// Convert a lead into a customer and, optionally, a deal — in one transaction.
+///
+/// The customer is the one named by `customer_id`, else a live customer with the lead's email,
+/// else a new one made from the lead (a person when the lead names one, else a company). The
+/// lead becomes `converted` with `converted_customer_id` and `converted_deal_id`, and its score
+/// is kept on the customer (`lead_score_min`/`_max` in segments). Converting twice is a 409
+/// `already_converted`; a disqualified lead is a 409 `lead_disqualified`. Needs `leads:write`,
+/// `customers:write`, and `deals:write` when a deal is asked for.
+#[utoipa::path(
+    tag = "leads",
+    params(("id" = LeadId, Path)),
+    request_body = ConvertLead,
+    responses(
+        (status = 200, body = Conversion, headers(("ETag" = String, description = "The lead's new version"))),
+        (status = 409, description = "already_converted, lead_disqualified"),
+        (status = 412, description = "version_mismatch")
+    )
+)]
+#[post("/leads/{id}/convert")]
+pub async fn convert_lead(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<LeadId>,
+    if_match: IfMatch,
+    body: JsonBody<ConvertLead>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::LeadsWrite)?;
+    caller.require(Scope::CustomersWrite)?;
+    if body.0.deal.is_some() {
+        caller.require(Scope::DealsWrite)?;
+    }
+    let done = conversion::convert(&state.store, &caller.context(), id.into_inner(), if_match.0, body.0).await?;
+    Ok(versioned(done.lead.version, &done))
 }
