@@ -20,10 +20,38 @@ async fn open_records_move_with_their_history(app: TestApp) {
     assert_no_content(app.delete(&format!("/v1/customers/{}", id_of(&deleted))).await).await;
     let someone_else =
         app.post_customer(&json!({"kind": "person", "first_name": "Other", "owner_id": app.user_id})).await;
+    let lead = |name: &str, extra: Value| {
+        let mut body = json!({"source": "other", "first_name": name, "owner_id": leaving.id});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body
+    };
+    let open_lead = assert_json(app.post_json("/v1/leads", &lead("Open", json!({}))).await, 201).await;
+    let lost_lead = lead("Lost", json!({"status": "disqualified", "lost_reason": "no budget"}));
+    let lost_lead = assert_json(app.post_json("/v1/leads", &lost_lead).await, 201).await;
+    let sales = crate::pipelines::default_pipeline(&app).await;
+    let deal = |title: &str, stage: &str| {
+        json!({"title": title, "customer_id": moved[0]["id"], "owner_id": leaving.id,
+               "stage_id": crate::pipelines::stage_id(&sales, stage)})
+    };
+    let open_deal = assert_json(app.post_json("/v1/deals", &deal("Open", "Proposal")).await, 201).await;
+    let won_deal = assert_json(app.post_json("/v1/deals", &deal("Won", "Won")).await, 201).await;
 
     let body = json!({"from_owner_id": leaving.id, "to_owner_id": taking.id, "reason": "Left in November"});
     let counts = assert_json(app.post_json("/v1/reassignments", &body).await, 200).await;
-    assert_eq!(counts["customers"], 3, "{counts}");
+    assert_eq!(counts, json!({"customers": 3, "leads": 1, "deals": 1}));
+    for (path, owner) in [
+        (format!("/v1/leads/{}", id_of(&open_lead)), &taking.id),
+        (format!("/v1/leads/{}", id_of(&lost_lead)), &leaving.id),
+        (format!("/v1/deals/{}", id_of(&open_deal)), &taking.id),
+        (format!("/v1/deals/{}", id_of(&won_deal)), &leaving.id),
+    ] {
+        let record = assert_json(app.get(&path).await, 200).await;
+        assert_eq!(record["owner_id"], json!(owner), "{path}: {record}");
+    }
+    let history = assert_json(app.get(&format!("/v1/deals/{}/history", id_of(&open_deal))).await, 200).await;
+    assert_eq!(history["data"][0]["reason"], "Left in November", "{history}");
     for customer in &moved {
         let path = format!("/v1/customers/{}", id_of(customer));
         let now = assert_json(app.get(&path).await, 200).await;
@@ -39,7 +67,7 @@ async fn open_records_move_with_their_history(app: TestApp) {
     assert_eq!(assert_json(app.get(&path).await, 200).await["version"], 1, "other owners untouched");
 
     let again = assert_json(app.post_json("/v1/reassignments", &body).await, 200).await;
-    assert_eq!(again["customers"], 0, "nothing left to move: {again}");
+    assert_eq!(again, json!({"customers": 0, "leads": 0, "deals": 0}), "nothing left to move");
 }
 both_backends!(open_records_move_with_their_history);
 

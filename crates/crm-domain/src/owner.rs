@@ -63,6 +63,8 @@ impl BulkReassign {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ReassignCounts {
     pub customers: u64,
+    pub leads: u64,
+    pub deals: u64,
 }
 
 #[cfg(test)]

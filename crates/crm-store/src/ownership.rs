@@ -3,13 +3,15 @@
 
 use crm_domain::UserId;
 use crm_domain::audit::{AuditAction, Change};
+use crm_domain::deal::DealStatus;
+use crm_domain::lead::LeadStatus;
 use crm_domain::owner::ReassignCounts;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde_json::json;
 
 use crate::audit::NewAuditRow;
-use crate::schema::{audit_events, customers};
+use crate::schema::{audit_events, customers, deals, leads};
 use crate::types::{Id, Ts, now};
 use crate::{Context, Store, StoreError, write_tx};
 
@@ -72,5 +74,10 @@ pub async fn reassign_all(
         return Err(StoreError::Invalid(errors));
     }
     let customers = reassign_all!(&mut conn, ctx, customers, "customer", from, to, reason, |q| q);
-    Ok(ReassignCounts { customers })
+    let open_leads = [LeadStatus::New, LeadStatus::Contacted, LeadStatus::Qualified].map(LeadStatus::as_str);
+    let leads =
+        reassign_all!(&mut conn, ctx, leads, "lead", from, to, reason, |q| q.filter(leads::status.eq_any(open_leads)));
+    let deals = reassign_all!(&mut conn, ctx, deals, "deal", from, to, reason, |q| q
+        .filter(deals::status.eq(DealStatus::Open.as_str())));
+    Ok(ReassignCounts { customers, leads, deals })
 }
