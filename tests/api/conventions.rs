@@ -151,6 +151,13 @@ async fn bad_paths_and_methods_are_problems(app: TestApp) {
     }
     let response = app.get("/v1/customers?deleted=true&limit=1").await;
     assert_json(response, 200).await;
+
+    // A literal route beside a templated one advertises only its own methods.
+    for (path, allow) in [("/v1/deals/forecast", "GET"), ("/v1/pipelines/x/stages/order", "PUT")] {
+        let response = send(app.request(Method::OPTIONS, path)).await;
+        assert_eq!(header(response.headers(), "allow").as_deref(), Some(allow), "OPTIONS {path}");
+        assert_problem(response, 405, "method_not_allowed").await;
+    }
 }
 both_backends!(bad_paths_and_methods_are_problems);
 

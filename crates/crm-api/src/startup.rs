@@ -63,17 +63,28 @@ impl KnownRoutes {
         KnownRoutes(routes)
     }
 
-    /// The methods a path accepts; empty when no route has this shape.
+    /// The methods a path accepts; empty when no route has this shape. Where a literal route
+    /// and a templated one both match (`/deals/forecast`, `/deals/{id}`), the literal one wins,
+    /// as it does in the router.
     fn methods_for(&self, path: &str) -> Vec<String> {
         let segments: Vec<&str> = path.split('/').collect();
-        self.0
+        let matching: Vec<(usize, &Vec<String>)> = self
+            .0
             .iter()
             .filter(|(pattern, _)| {
                 pattern.len() == segments.len()
                     && pattern.iter().zip(&segments).all(|(p, s)| p.starts_with('{') || p == s)
             })
-            .flat_map(|(_, methods)| methods.iter().cloned())
-            .collect()
+            .map(|(pattern, methods)| (pattern.iter().filter(|p| !p.starts_with('{')).count(), methods))
+            .collect();
+        let best = matching.iter().map(|(literals, _)| *literals).max().unwrap_or_default();
+        let mut methods: Vec<String> = Vec::new();
+        for method in matching.into_iter().filter(|(literals, _)| *literals == best).flat_map(|(_, m)| m.iter()) {
+            if !methods.contains(method) {
+                methods.push(method.clone());
+            }
+        }
+        methods
     }
 }
 
