@@ -250,3 +250,31 @@ async fn scopes_and_workspaces(app: TestApp) {
     assert!(other.list_all("/v1/segments").await.iter().all(|s| s["id"] != segment["id"]));
 }
 both_backends!(scopes_and_workspaces);
+
+async fn last_interaction_follows_the_interactions(app: TestApp) {
+    let quiet = id_of(&app.post_customer(&json!({"kind": "person", "first_name": "Quiet"})).await);
+    let busy = id_of(&app.post_customer(&json!({"kind": "person", "first_name": "Busy"})).await);
+    let lapsed = id_of(&app.post_customer(&json!({"kind": "person", "first_name": "Lapsed"})).await);
+    let log = |customer: &str, at: &str| json!({"channel": "email", "direction": "outbound", "occurred_at": at, "customer_id": customer});
+    assert_json(app.post_json("/v1/interactions", &log(&lapsed, "2026-01-10T00:00:00Z")).await, 201).await;
+    assert_json(app.post_json("/v1/interactions", &log(&busy, "2026-01-10T00:00:00Z")).await, 201).await;
+    let recent = assert_json(app.post_json("/v1/interactions", &log(&busy, "2026-10-01T00:00:00Z")).await, 201).await;
+
+    let segment = json!({"name": "quiet since summer", "filter": {"last_interaction_before": "2026-06-01T00:00:00Z"}});
+    let segment = assert_json(app.post_json("/v1/segments", &segment).await, 201).await;
+    let members = format!("/v1/segments/{}/customers", id_of(&segment));
+    let expected: BTreeSet<String> = [quiet.clone(), lapsed.clone()].into();
+    assert_eq!(ids(&app.admin().list_all(&members).await), expected, "never contacted counts as quiet");
+    let active = ids(&app.admin().list_all("/v1/customers?last_interaction_after=2026-06-01T00:00:00Z").await);
+    assert_eq!(active, [busy.clone()].into());
+
+    // Deleting Busy's recent email makes Busy quiet again; moving Lapsed's email to now wakes it.
+    assert_no_content(app.delete(&format!("/v1/interactions/{}", id_of(&recent))).await).await;
+    let lapsed_email = app.admin().list_all(&format!("/v1/interactions?customer_id={lapsed}")).await;
+    let path = format!("/v1/interactions/{}", id_of(&lapsed_email[0]));
+    let now = chrono::Utc::now().to_rfc3339();
+    assert_json(app.patch_json(&path, &json!({"occurred_at": now})).await, 200).await;
+    let expected: BTreeSet<String> = [quiet, busy].into();
+    assert_eq!(ids(&app.admin().list_all(&members).await), expected);
+}
+both_backends!(last_interaction_follows_the_interactions);

@@ -98,3 +98,22 @@ async fn bad_parameters(app: TestApp) {
     }
 }
 both_backends!(bad_parameters);
+
+async fn activity_links_must_exist(app: TestApp) {
+    let customer = id_of(&app.post_customer(&json!({"kind": "person", "first_name": "Linked"})).await);
+    let deal =
+        assert_json(app.post_json("/v1/deals", &json!({"title": "D", "customer_id": customer})).await, 201).await;
+    let lead = assert_json(app.post_json("/v1/leads", &json!({"source": "other", "first_name": "L"})).await, 201).await;
+    let at = "2026-01-05T10:00:00Z";
+    let ok = json!({"channel": "note", "occurred_at": at, "deal_id": deal["id"], "lead_id": lead["id"]});
+    assert_json(app.post_json("/v1/interactions", &ok).await, 201).await;
+    let task = json!({"title": "t", "deal_id": deal["id"], "lead_id": lead["id"]});
+    assert_json(app.post_json("/v1/tasks", &task).await, 201).await;
+    for field in ["deal_id", "lead_id"] {
+        let bad = json!({"channel": "note", "occurred_at": at, field: uuid::Uuid::now_v7()});
+        crate::helpers::assert_field_error(app.post_json("/v1/interactions", &bad).await, field, "not_found").await;
+        let bad = json!({"title": "t", field: uuid::Uuid::now_v7()});
+        crate::helpers::assert_field_error(app.post_json("/v1/tasks", &bad).await, field, "not_found").await;
+    }
+}
+both_backends!(activity_links_must_exist);

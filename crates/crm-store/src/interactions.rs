@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
-use crate::schema::{audit_events, interactions};
+use crate::schema::{audit_events, customer_stats, interactions};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -108,9 +108,8 @@ impl TryFrom<InteractionRow> for Interaction {
     }
 }
 
-/// Checks the customer and user links that are new (unchanged links stay valid even when
-/// the customer was deleted since). Deals and leads are not checked yet: their tables are
-/// not part of this schema version.
+/// Checks the links that are new (unchanged links stay valid even when their record was
+/// deleted since).
 async fn check_references(
     conn: &mut Conn,
     ws: WorkspaceId,
@@ -122,7 +121,43 @@ async fn check_references(
     crate::refs::check_customer(conn, ws, customer, "customer_id", &mut errors).await?;
     let user = next.user_id.filter(|u| previous.is_none_or(|p| p.user_id != Some(*u)));
     crate::refs::check_user(conn, ws, user, "user_id", &mut errors).await?;
+    let deal = next.deal_id.filter(|d| previous.is_none_or(|p| p.deal_id != Some(*d)));
+    crate::refs::check_deal(conn, ws, deal, "deal_id", &mut errors).await?;
+    let lead = next.lead_id.filter(|l| previous.is_none_or(|p| p.lead_id != Some(*l)));
+    crate::refs::check_lead(conn, ws, lead, "lead_id", &mut errors).await?;
     errors.into_result(()).map_err(StoreError::Invalid)
+}
+
+/// Recomputes `customer_stats.last_interaction_at` of each customer in `$customers` (ids) from
+/// its live interactions, inside the write transaction that changed them, so segments on
+/// "last contact" never lag.
+macro_rules! refresh_last_interaction {
+    ($c:ident, $ws:expr, $customers:expr) => {{
+        let ws: Id = $ws;
+        for customer in $customers.into_iter().flatten() {
+            let customer = Id(customer.0);
+            let last: Option<Ts> = interactions::table
+                .filter(interactions::workspace_id.eq(ws))
+                .filter(interactions::customer_id.eq(customer))
+                .filter(interactions::deleted_at.is_null())
+                .order(interactions::occurred_at.desc())
+                .select(interactions::occurred_at)
+                .first($c)
+                .await
+                .optional()?;
+            diesel::insert_into(customer_stats::table)
+                .values((
+                    customer_stats::customer_id.eq(customer),
+                    customer_stats::workspace_id.eq(ws),
+                    customer_stats::last_interaction_at.eq(last),
+                ))
+                .on_conflict(customer_stats::customer_id)
+                .do_update()
+                .set(customer_stats::last_interaction_at.eq(last))
+                .execute($c)
+                .await?;
+        }
+    }};
 }
 
 /// Turns a unique violation on `external_id` into 409 `interaction_exists`, naming the holder.
@@ -165,6 +200,7 @@ pub async fn create(store: &Store, ctx: &Context, input: InteractionInput) -> Re
             .get_result(c)
             .await?;
         diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
+        refresh_last_interaction!(c, Id(ctx.workspace_id.0), [input.customer_id]);
         Ok(row)
     });
     match result {
@@ -324,6 +360,7 @@ pub async fn update(
             .optional()?;
             if row.is_some() {
                 diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
+                refresh_last_interaction!(c, Id(ctx.workspace_id.0), [current.data.customer_id, next.customer_id]);
             }
             Ok(row)
         });
@@ -386,6 +423,7 @@ pub async fn set_deleted(
         .optional()?;
         if row.is_some() {
             diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
+            refresh_last_interaction!(c, Id(ctx.workspace_id.0), [current.data.customer_id]);
         }
         Ok(row)
     });

@@ -1,15 +1,33 @@
-//! Checks that ids a client sends (owners, customers, …) name live records of the caller's
-//! workspace, reported as field errors so the client learns which id is wrong.
+//! Checks that ids a client sends (owners, customers, deals, leads) name live records of the
+//! caller's workspace, reported as field errors so the client learns which id is wrong.
 
-use crm_domain::{CustomerId, UserId, ValidationErrors, WorkspaceId};
+use crm_domain::{CustomerId, DealId, LeadId, UserId, ValidationErrors, WorkspaceId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::schema::{customers, users};
+use crate::schema::{customers, deals, leads, users};
 use crate::types::Id;
 use crate::{Conn, StoreError, per_backend};
 
-/// Adds a `not_found` error on `field` unless `user` is an active user of the workspace.
+/// Adds `not_found` on `$field` unless `$id` (when given) is a live row of `$table` in `$ws`.
+macro_rules! check_live {
+    ($conn:expr, $table:ident, $ws:expr, $id:expr, $field:expr, $errors:expr, $message:literal) => {{
+        if let Some(id) = $id {
+            let found: i64 = per_backend!($conn, |c| $table::table
+                .filter($table::workspace_id.eq(Id($ws.0)))
+                .filter($table::id.eq(Id(id.0)))
+                .filter($table::deleted_at.is_null())
+                .count()
+                .get_result(c)
+                .await)?;
+            if found == 0 {
+                $errors.add($field, "not_found", $message);
+            }
+        }
+        Ok(())
+    }};
+}
+
 pub async fn check_user(
     conn: &mut Conn,
     ws: WorkspaceId,
@@ -17,21 +35,9 @@ pub async fn check_user(
     field: &str,
     errors: &mut ValidationErrors,
 ) -> Result<(), StoreError> {
-    let Some(user) = user else { return Ok(()) };
-    let found: i64 = per_backend!(conn, |c| users::table
-        .filter(users::workspace_id.eq(Id(ws.0)))
-        .filter(users::id.eq(Id(user.0)))
-        .filter(users::deleted_at.is_null())
-        .count()
-        .get_result(c)
-        .await)?;
-    if found == 0 {
-        errors.add(field, "not_found", "no such user in this workspace");
-    }
-    Ok(())
+    check_live!(conn, users, ws, user, field, errors, "no such user in this workspace")
 }
 
-/// Adds a `not_found` error on `field` unless `customer` is a live customer of the workspace.
 pub async fn check_customer(
     conn: &mut Conn,
     ws: WorkspaceId,
@@ -39,16 +45,25 @@ pub async fn check_customer(
     field: &str,
     errors: &mut ValidationErrors,
 ) -> Result<(), StoreError> {
-    let Some(customer) = customer else { return Ok(()) };
-    let found: i64 = per_backend!(conn, |c| customers::table
-        .filter(customers::workspace_id.eq(Id(ws.0)))
-        .filter(customers::id.eq(Id(customer.0)))
-        .filter(customers::deleted_at.is_null())
-        .count()
-        .get_result(c)
-        .await)?;
-    if found == 0 {
-        errors.add(field, "not_found", "no such customer in this workspace");
-    }
-    Ok(())
+    check_live!(conn, customers, ws, customer, field, errors, "no such customer in this workspace")
+}
+
+pub async fn check_deal(
+    conn: &mut Conn,
+    ws: WorkspaceId,
+    deal: Option<DealId>,
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Result<(), StoreError> {
+    check_live!(conn, deals, ws, deal, field, errors, "no such deal in this workspace")
+}
+
+pub async fn check_lead(
+    conn: &mut Conn,
+    ws: WorkspaceId,
+    lead: Option<LeadId>,
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Result<(), StoreError> {
+    check_live!(conn, leads, ws, lead, field, errors, "no such lead in this workspace")
 }

@@ -109,9 +109,8 @@ impl TryFrom<TaskRow> for Task {
     }
 }
 
-/// Checks the assignee and customer links that are new (unchanged links stay valid even when
-/// their record was deleted since). Deals and leads are not checked yet: their tables are not
-/// part of this schema version.
+/// Checks the assignee and the links that are new (unchanged links stay valid even when their
+/// record was deleted since).
 async fn check_references(
     conn: &mut Conn,
     ws: WorkspaceId,
@@ -123,6 +122,10 @@ async fn check_references(
     crate::refs::check_user(conn, ws, assignee, "assignee_id", &mut errors).await?;
     let customer = next.customer_id.filter(|c| previous.is_none_or(|p| p.customer_id != Some(*c)));
     crate::refs::check_customer(conn, ws, customer, "customer_id", &mut errors).await?;
+    let deal = next.deal_id.filter(|d| previous.is_none_or(|p| p.deal_id != Some(*d)));
+    crate::refs::check_deal(conn, ws, deal, "deal_id", &mut errors).await?;
+    let lead = next.lead_id.filter(|l| previous.is_none_or(|p| p.lead_id != Some(*l)));
+    crate::refs::check_lead(conn, ws, lead, "lead_id", &mut errors).await?;
     errors.into_result(()).map_err(StoreError::Invalid)
 }
 
