@@ -42,9 +42,9 @@ FROM generate_series(1::bigint, :n::bigint) AS n,
                     timestamptz '2025-01-01 00:00:00+00' + ((7919 * n) % 59000000) * interval '1 second'
                         + ((104729 * n) % 1000000) * interval '1 microsecond' AS ts) AS r,
     LATERAL (SELECT CASE WHEN n <= 10 OR h % 20 < 12 THEN 'open' WHEN h % 20 < 17 THEN 'won' ELSE 'lost' END AS kind,
-                    CASE WHEN n <= 10 OR h % 20 < 12 THEN 1 + (h / 20) % 3 ELSE 1 END AS k) AS x
-JOIN bench_stages st ON st.kind = x.kind AND st.k = x.k
-JOIN bench_owners o ON o.k = n % (SELECT count(*) FROM bench_owners);
+                    CASE WHEN n <= 10 OR h % 20 < 12 THEN 1 + (h / 20) % 3 ELSE 1 END AS k) AS x,
+    bench_stages st, bench_owners o
+WHERE st.kind = x.kind AND st.k = x.k AND o.k = n % (SELECT count(*) FROM bench_owners);
 
 INSERT INTO deal_stage_changes (id, workspace_id, deal_id, customer_id, from_stage_id, to_stage_id, at, actor_type,
     actor_id)
