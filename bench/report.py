@@ -169,6 +169,11 @@ def fmt(value, digits=2):
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def rate(value):
+    """Requests per second: whole numbers, but two decimals below 10 (the heavy endpoints)."""
+    return fmt(value, 2 if value is not None and value < 10 else 0)
+
+
 def yes_no(ok):
     return "yes" if ok else "**no**"
 
@@ -303,9 +308,9 @@ def report(facts_path, out_dir, name="latest"):
                          "| – | – | – | – | – | – | – | ≤ 1.2 × page 1 | – |")
             continue
         lines.append(
-            f"| {r['operation']} | {BACKENDS[r['backend']]} | {r['connections']} | {fmt(r['service_per_second'], 0)} "
+            f"| {r['operation']} | {BACKENDS[r['backend']]} | {r['connections']} | {rate(r['service_per_second'])} "
             f"| {fmt(r['service_p50_ms'])} | {fmt(r['service_p99_ms'])} | {fmt(r['service_cpu_percent'], 0)} "
-            f"| {r['reference']} | {fmt(r['reference_per_second'], 0)} | {fmt(r['reference_p99_ms'])} "
+            f"| {r['reference']} | {rate(r['reference_per_second'])} | {fmt(r['reference_p99_ms'])} "
             f"| {fmt(r['ratio'])} | {r['target']} | {met} |")
     lines += [
         "",
@@ -332,6 +337,11 @@ def report(facts_path, out_dir, name="latest"):
     for backend, page in lists.items():
         notes.append(f"{BACKENDS[backend]}: {page['leads']} leads; deep page = page {page['page']} "
                      f"(cursor = lead at position {page['position']}).")
+    heavy_samples = [f"{op} {f['sampled']} of {f.get('requests', '?')}" for (b, op), f in refs.items()
+                     if b == "postgres" and op in HEAVY and "sampled" in f]
+    if heavy_samples:
+        notes.append("pgbench transactions in the latency log of the forecast/board references (p50/p99 rest on "
+                     f"these): {', '.join(heavy_samples)}.")
     for backend, t in timelines.items():
         notes.append(f"{BACKENDS[backend]} timeline of customer 1: {t['total']} entries "
                      f"({', '.join(f'{k} {v}' for k, v in sorted(t['kinds'].items()))}); pages 1 to {t['page'] - 1} "

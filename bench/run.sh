@@ -263,7 +263,8 @@ run_wrk() {
 PG=(-h "$PGHOST" -p "$PGPORT" -U "$PGUSER")
 psql_bench() { psql "${PG[@]}" -d "$PGDB" -v ON_ERROR_STOP=1 -X -q "$@"; }
 
-# run_pgbench OP SCRIPT [-D var=value]...: warm-up, then the measured run with a 10 % latency log.
+# run_pgbench OP SCRIPT [-D var=value]...: warm-up, then the measured run with a 10 % latency log
+# (RUN_SAMPLING: another fraction).
 run_pgbench() {
     local op=$1 script=$2 conns=${RUN_CONNECTIONS:-$CONNECTIONS}
     local raw="$TMP/pgbench-$op.txt" parsed threads
@@ -273,7 +274,8 @@ run_pgbench() {
         -D "ws=$WS" -D "customers=$CUSTOMERS" "$@")
     if [[ $WARMUP != 0 ]]; then pgbench "${args[@]}" -T "$WARMUP" "$PGDB" >/dev/null 2>&1; fi
     rm -f "$TMP/pgb-$op".*
-    pgbench "${args[@]}" -T "$DURATION" -l --sampling-rate=0.1 --log-prefix="$TMP/pgb-$op" "$PGDB" >"$raw" 2>&1 ||
+    pgbench "${args[@]}" -T "$DURATION" -l --sampling-rate="${RUN_SAMPLING:-0.1}" --log-prefix="$TMP/pgb-$op" "$PGDB" \
+        >"$raw" 2>&1 ||
         die "pgbench $op failed: $(tail -5 "$raw")"
     parsed=$(python3 "$BENCH_DIR/report.py" pgbench "$raw" "$TMP/pgb-$op")
     rm -f "$TMP/pgb-$op".*
@@ -326,7 +328,8 @@ run_heavy_ref() {
     if [[ $BACKEND == postgres ]]; then
         local defs=() pair
         for pair in "$@"; do defs+=(-D "$pair"); done
-        RUN_CONNECTIONS=$HEAVY_CONNECTIONS run_pgbench "$op" "$op.sql" "${defs[@]}"
+        # A few transactions a second: log every one, or p99 rests on a single sample.
+        RUN_CONNECTIONS=$HEAVY_CONNECTIONS RUN_SAMPLING=1 run_pgbench "$op" "$op.sql" "${defs[@]}"
     else
         local binds=() pair
         for pair in "$@"; do binds+=(--bind "${pair#*=}"); done
