@@ -1,4 +1,4 @@
-.PHONY: run test lint openapi bench crash-test docker
+.PHONY: run test lint openapi bench bench-deals crash-test docker
 
 run:
 	cargo run --release -p crm-api -- serve
@@ -14,6 +14,10 @@ openapi:
 
 bench:
 	bash bench/run.sh
+
+# Forecast, board (1 M deals) and the customer timeline only, without the customer suite.
+bench-deals:
+	SUITES=deals,timeline bash bench/run.sh
 
 crash-test:
 	bash bench/crash.sh

@@ -4,7 +4,9 @@
   report.py wrk FILE                 wrk --latency output -> JSON figures
   report.py pgbench FILE LOG_PREFIX  pgbench output (+ sampled per-transaction logs) -> JSON
   report.py cursor T ID              the service's list cursor for sort -created_at
-  report.py report FACTS OUT_DIR     facts (JSON lines) -> OUT_DIR/latest.md and latest.json
+  report.py walk BASE PATH KEY N     walks a timeline to page N: its cursor, and the whole count
+  report.py report FACTS OUT_DIR [NAME]  facts (JSON lines) -> OUT_DIR/NAME.md and NAME.json
+                                     (NAME: latest)
 """
 
 import base64
@@ -12,6 +14,8 @@ import glob
 import json
 import re
 import sys
+import urllib.parse
+import urllib.request
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 
@@ -87,6 +91,45 @@ def cursor(t, ident):
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+def get_json(url, key):
+    request = urllib.request.Request(url, headers={"X-API-Key": key})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.load(response)
+
+
+def walk(base, path, key, page):
+    """The cursor of page `page` of PATH (which carries limit=50), after checking that pages 1 to
+    page are full, newest first and without repeats; then the whole timeline counted by kind
+    (limit=200)."""
+    seen, cursor, previous = set(), None, None
+    for number in range(1, page):
+        url = base + path + (f"&cursor={urllib.parse.quote(cursor, safe='')}" if cursor else "")
+        body = get_json(url, key)
+        entries = body["data"]
+        if len(entries) != 50 or not body.get("next_cursor"):
+            raise SystemExit(f"timeline page {number} has {len(entries)} entries, next_cursor {body.get('next_cursor')!r}")
+        for entry in entries:
+            order = (entry["occurred_at"], entry["id"])
+            if previous is not None and order > previous:
+                raise SystemExit(f"timeline page {number}: {order} after {previous}, not newest first")
+            if entry["id"] in seen:
+                raise SystemExit(f"timeline page {number}: {entry['id']} seen twice")
+            seen.add(entry["id"])
+            previous = order
+        cursor = body["next_cursor"]
+    kinds, total, after = {}, 0, None
+    full = path.replace("limit=50", "limit=200")
+    while True:
+        body = get_json(base + full + (f"&cursor={urllib.parse.quote(after, safe='')}" if after else ""), key)
+        for entry in body["data"]:
+            kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
+        total += len(body["data"])
+        after = body.get("next_cursor")
+        if not after or total > 1_000_000:
+            break
+    return {"cursor": urllib.parse.quote(cursor or "", safe=""), "page": page, "total": total, "kinds": kinds}
+
+
 BACKENDS = {"postgres": "PostgreSQL", "sqlite": "SQLite"}
 OPS = [
     ("get", "GET /v1/customers/{id}"),
@@ -94,7 +137,13 @@ OPS = [
     ("list_deep", "GET /v1/customers list, page {page}"),
     ("patch", "PATCH /v1/customers/{id}"),
     ("post", "POST /v1/customers"),
+    ("forecast_month", "GET /v1/deals/forecast, group_by=month"),
+    ("forecast_owner", "GET /v1/deals/forecast, group_by=owner"),
+    ("board", "GET /v1/pipelines/{default}/board"),
+    ("timeline_first", "GET /v1/customers/{id}/timeline, page 1"),
+    ("timeline_deep", "GET /v1/customers/{id}/timeline, page {tpage}"),
 ]
+HEAVY = ("forecast_month", "forecast_owner", "board")
 REFERENCES = {
     ("postgres", "get"): "pgbench prepared point select",
     ("postgres", "list_first"): "pgbench keyset page 1",
@@ -103,6 +152,12 @@ REFERENCES = {
     ("postgres", "post"): "pgbench insert + audit (1 tx)",
     ("sqlite", "get"): "raw SQLite PK lookups, 1 process",
     ("sqlite", "post"): "raw SQLite insert + audit (1 tx each)",
+    ("postgres", "forecast_month"): "pgbench same forecast SQL",
+    ("postgres", "forecast_owner"): "pgbench same forecast SQL",
+    ("postgres", "board"): "pgbench same board GROUP BY (only)",
+    ("sqlite", "forecast_month"): "raw SQLite same forecast SQL",
+    ("sqlite", "forecast_owner"): "raw SQLite same forecast SQL",
+    ("sqlite", "board"): "raw SQLite same board GROUP BY (only)",
 }
 
 
@@ -112,6 +167,11 @@ def fmt(value, digits=2):
     if isinstance(value, float) and value >= 1000:
         return f"{value:,.0f}"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def rate(value):
+    """Requests per second: whole numbers, but two decimals below 10 (the heavy endpoints)."""
+    return fmt(value, 2 if value is not None and value < 10 else 0)
 
 
 def yes_no(ok):
@@ -136,6 +196,13 @@ def evaluate(backend, op, service, ref, first):
     elif op == "list_first":
         target = "p99 < 20 ms"
         checks = [p99 is not None and p99 < 20]
+    elif op in HEAVY:
+        target = "p99 < 300 ms"
+        checks = [p99 is not None and p99 < 300]
+    elif op == "timeline_deep":
+        cost = service["p50_ms"] / first["p50_ms"] if first and first.get("p50_ms") else None
+        target = f"p50 ≤ 1.2 × page 1 (is {fmt(cost)} ×)"
+        checks = [cost is not None and cost <= 1.2]
     elif op == "list_deep":
         cost = first["per_second"] / service["per_second"] if first and service["per_second"] else None
         target = f"cost ≤ 1.2 × page 1 (is {fmt(cost)} ×); p99 < 20 ms"
@@ -148,12 +215,14 @@ def evaluate(backend, op, service, ref, first):
     return target, (all(checks) if checks else None)
 
 
-def report(facts_path, out_dir):
+def report(facts_path, out_dir, name="latest"):
     facts = [json.loads(line) for line in open(facts_path, encoding="utf-8") if line.strip()]
     meta = next((f for f in facts if f["kind"] == "meta"), {})
     runs = {(f["backend"], f["op"]): f for f in facts if f["kind"] == "service"}
     refs = {(f["backend"], f["op"]): f for f in facts if f["kind"] == "reference"}
-    loads = {f["backend"]: f for f in facts if f["kind"] == "load"}
+    loads = {(f["backend"], f.get("what", "customers")): f for f in facts if f["kind"] == "load"}
+    missing = {(f["backend"], f["op"]) for f in facts if f["kind"] == "missing"}
+    timelines = {f["backend"]: f for f in facts if f["kind"] == "timeline"}
     procs = {f["backend"]: f for f in facts if f["kind"] == "process"}
     lists = {f["backend"]: f for f in facts if f["kind"] == "list_page"}
     binary = next((f for f in facts if f["kind"] == "binary"), {})
@@ -164,14 +233,21 @@ def report(facts_path, out_dir):
         for op, label in OPS:
             service = runs.get((backend, op))
             ref = refs.get((backend, op))
+            label = label.replace("{tpage}", str(meta.get("timeline_page", "N")))
+            if (backend, op) in missing:
+                rows.append({"operation": label, "op": op, "backend": backend, "missing": True,
+                             "target": "endpoint missing", "met": None})
+                continue
             if service is None and ref is None:
                 continue
-            target, met = evaluate(backend, op, service, ref, runs.get((backend, "list_first")))
+            first = runs.get((backend, "timeline_first" if op == "timeline_deep" else "list_first"))
+            target, met = evaluate(backend, op, service, ref, first)
             ratio = service["per_second"] / ref["per_second"] if service and ref and ref["per_second"] else None
             rows.append({
                 "operation": label.replace("{page}", str(page)),
                 "op": op,
                 "backend": backend,
+                "connections": (service or ref).get("connections", meta.get("connections")),
                 "service_per_second": service and service["per_second"],
                 "service_p50_ms": service and service.get("p50_ms"),
                 "service_p99_ms": service and service.get("p99_ms"),
@@ -207,24 +283,34 @@ def report(facts_path, out_dir):
         "",
         f"{meta.get('date', '')} · commit `{meta.get('commit', '?')}` · {meta.get('cpus', '?')} CPUs "
         f"({meta.get('cpu_model', '?')}) · {meta.get('customers', '?')} customers · "
+        f"{meta.get('deals', 0) if 'deals' in meta.get('suites', '') or 'timeline' in meta.get('suites', '') else 0} deals · "
         f"{meta.get('connections', '?')} connections · {meta.get('duration', '?')} s per run "
         f"(+ {meta.get('warmup', '?')} s warm-up) · `bash bench/run.sh`",
         "",
         "Service: `wrk -t2 -c{c} -d{d}s --latency`. PostgreSQL reference: `pgbench -n -M prepared -c{c} -j2 -T{d}` "
         "(p50/p99 from a 10 % sample of its per-transaction log). SQLite reference: `crm-bench` in one process "
-        "(diesel, cached prepared statements; lookups on {t} thread(s)). Ratio = service / reference.".format(
-            c=meta.get("connections", "?"), d=meta.get("duration", "?"), t=meta.get("sqlite_ref_threads", 1)),
+        "(diesel, cached prepared statements; lookups on {t} thread(s)). Ratio = service / reference. "
+        "Column c = connections: the forecast and the board run on {h} connection(s) (service and reference alike: "
+        "each request aggregates every deal, so more connections on these cores only queue), the timeline on {tc}; "
+        "their latency target is on p99; timeline cost = p50 of page {tp} / p50 of page 1.".format(
+            c=meta.get("connections", "?"), d=meta.get("duration", "?"), t=meta.get("sqlite_ref_threads", 1),
+            h=meta.get("heavy_connections", "?"), tc=meta.get("timeline_connections", "?"),
+            tp=meta.get("timeline_page", "?")),
         "",
-        "| operation | backend | service req/s | p50 ms | p99 ms | crm CPU % | reference | ref ops/s | ref p99 ms "
+        "| operation | backend | c | service req/s | p50 ms | p99 ms | crm CPU % | reference | ref ops/s | ref p99 ms "
         "| ratio | target (DESIGN §8) | met |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |",
     ]
     for r in rows:
         met = "–" if r["met"] is None else yes_no(r["met"])
+        if r.get("missing"):
+            lines.append(f"| {r['operation']} | {BACKENDS[r['backend']]} | – | timeline: endpoint missing (404) "
+                         "| – | – | – | – | – | – | – | ≤ 1.2 × page 1 | – |")
+            continue
         lines.append(
-            f"| {r['operation']} | {BACKENDS[r['backend']]} | {fmt(r['service_per_second'], 0)} "
+            f"| {r['operation']} | {BACKENDS[r['backend']]} | {r['connections']} | {rate(r['service_per_second'])} "
             f"| {fmt(r['service_p50_ms'])} | {fmt(r['service_p99_ms'])} | {fmt(r['service_cpu_percent'], 0)} "
-            f"| {r['reference']} | {fmt(r['reference_per_second'], 0)} | {fmt(r['reference_p99_ms'])} "
+            f"| {r['reference']} | {rate(r['reference_per_second'])} | {fmt(r['reference_p99_ms'])} "
             f"| {fmt(r['ratio'])} | {r['target']} | {met} |")
     lines += [
         "",
@@ -239,8 +325,8 @@ def report(facts_path, out_dir):
         "| bulk load (bench loader, database-side SQL; not the service's import) | rows | seconds | rows/s |",
         "| --- | ---: | ---: | ---: |",
     ]
-    for backend, load in loads.items():
-        lines.append(f"| {BACKENDS[backend]}: {load.get('how', '')} | {load['rows']} | {fmt(load['seconds'])} "
+    for (backend, what), load in loads.items():
+        lines.append(f"| {BACKENDS[backend]} {what}: {load.get('how', '')} | {load['rows']} | {fmt(load['seconds'])} "
                      f"| {fmt(load['rows_per_second'], 0)} |")
     end = next((f for f in facts if f["kind"] == "end"), {})
     notes = list(meta.get("notes", []))
@@ -251,16 +337,30 @@ def report(facts_path, out_dir):
     for backend, page in lists.items():
         notes.append(f"{BACKENDS[backend]}: {page['leads']} leads; deep page = page {page['page']} "
                      f"(cursor = lead at position {page['position']}).")
+    heavy_samples = [f"{op} {f['sampled']} of {f.get('requests', '?')}" for (b, op), f in refs.items()
+                     if b == "postgres" and op in HEAVY and "sampled" in f]
+    if heavy_samples:
+        notes.append("pgbench transactions in the latency log of the forecast/board references (p50/p99 rest on "
+                     f"these): {', '.join(heavy_samples)}.")
+    for backend, t in timelines.items():
+        notes.append(f"{BACKENDS[backend]} timeline of customer 1: {t['total']} entries "
+                     f"({', '.join(f'{k} {v}' for k, v in sorted(t['kinds'].items()))}); pages 1 to {t['page'] - 1} "
+                     "checked full, newest first, without repeats.")
+    if meta.get("suites"):
+        notes.append(f"Suites: {meta['suites']}. Forecast range {meta.get('forecast_from')} to {meta.get('forecast_to')} "
+                     f"(every expected close date; won deals by closed_at); {meta.get('owners')} deal owners.")
     if notes:
         lines += ["", *[f"- {n}" for n in notes]]
     markdown = "\n".join(lines) + "\n"
 
-    result = {"meta": meta, "end": end, "rows": rows, "process": process_rows, "load": loads, "list_pages": lists,
+    result = {"meta": meta, "end": end, "rows": rows, "process": process_rows,
+              "load": [{"backend": b, "what": w, **f} for (b, w), f in loads.items()], "list_pages": lists,
+              "timelines": timelines,
               "raw": {"service": list(runs.values()), "reference": list(refs.values()),
                       "process": list(procs.values()), "binary": binary}}
-    with open(f"{out_dir}/latest.md", "w", encoding="utf-8") as f:
+    with open(f"{out_dir}/{name}.md", "w", encoding="utf-8") as f:
         f.write(markdown)
-    with open(f"{out_dir}/latest.json", "w", encoding="utf-8") as f:
+    with open(f"{out_dir}/{name}.json", "w", encoding="utf-8") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
     sys.stdout.write(markdown)
@@ -273,8 +373,10 @@ def main(argv):
         print(json.dumps(parse_pgbench(argv[2], argv[3])))
     elif len(argv) == 4 and argv[1] == "cursor":
         print(cursor(argv[2], argv[3]))
-    elif len(argv) == 4 and argv[1] == "report":
-        report(argv[2], argv[3])
+    elif len(argv) == 6 and argv[1] == "walk":
+        print(json.dumps(walk(argv[2], argv[3], argv[4], int(argv[5]))))
+    elif len(argv) in (4, 5) and argv[1] == "report":
+        report(*argv[2:])
     else:
         raise SystemExit(__doc__)
 

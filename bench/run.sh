@@ -2,8 +2,9 @@
 # `make bench`: the service's figures beside references measured in the same run, on the same
 # machine and data (DESIGN.md §8). Never part of the test suite.
 #
-#   bash bench/run.sh                          # 1 M customers, 10 s per run: about 10 minutes
+#   bash bench/run.sh                          # every suite: about 15 minutes
 #   CUSTOMERS=100000 DURATION=5 bash bench/run.sh
+#   SUITES=deals,timeline bash bench/run.sh    # `make bench-deals`: forecast, board, timeline only
 #
 # Environment (defaults in brackets):
 #   CUSTOMERS [1000000]  customers loaded per backend      DURATION [10]  seconds per measured run
@@ -11,11 +12,18 @@
 #   WARMUP [2]           seconds of unmeasured load before each run (0: none)
 #   LIST_PAGE [10000]    the deep list page (clamped to the last full page of leads)
 #   BACKENDS ["postgres sqlite"]     PORT [18090]          SQLITE_REF_THREADS [1]
+#   SUITES [customers,deals,timeline]  what is measured (customers are always loaded: deals
+#                        point at them; timeline loads the deals too: its stage changes belong to deals)
+#   DEALS [1000000]      deals loaded per backend          OWNERS [5]     deal owners (users)
+#   HEAVY_CONNECTIONS [2]  wrk/pgbench/crm-bench connections for the forecast and the board
+#   FORECAST_FROM [2026-01-01] FORECAST_TO [2027-12-31]   the forecast's range (all close dates)
+#   TIMELINE_PAGE [100]  the deep timeline page (limit 50)  TIMELINE_CONNECTIONS [$CONNECTIONS]
 #   SKIP_BUILD [0]       1: use target/release/{crm,crm-bench} as built (debugging the bench)
 #   PGHOST [127.0.0.1] PGPORT [5432] PGUSER [postgres]     BENCH_PGDATABASE [crm_bench] (dropped and recreated)
 #
 # Output: a markdown table on stdout and in bench/results/latest.md, the figures in
-# bench/results/latest.json; scratch files (databases, raw tool output, logs) in bench/results/tmp/.
+# bench/results/latest.json (latest-<suites>.md/json when SUITES is not all three, so a partial
+# run never replaces the full results); scratch files (databases, raw tool output, logs) in bench/results/tmp/.
 # Needs: cargo, curl, python3, psql/pgbench/createdb/dropdb and a PostgreSQL server reachable as
 # PGUSER without a password (for the postgres backend), wrk (installed with apt-get if missing).
 set -euo pipefail
@@ -39,6 +47,14 @@ PGHOST=${PGHOST:-127.0.0.1}
 PGPORT=${PGPORT:-5432}
 PGUSER=${PGUSER:-postgres}
 PGDB=${BENCH_PGDATABASE:-crm_bench}
+SUITES=${SUITES:-customers,deals,timeline}
+DEALS=${DEALS:-1000000}
+OWNERS=${OWNERS:-5}
+HEAVY_CONNECTIONS=${HEAVY_CONNECTIONS:-2}
+FORECAST_FROM=${FORECAST_FROM:-2026-01-01}
+FORECAST_TO=${FORECAST_TO:-2027-12-31}
+TIMELINE_PAGE=${TIMELINE_PAGE:-100}
+TIMELINE_CONNECTIONS=${TIMELINE_CONNECTIONS:-$CONNECTIONS}
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CRM="$TARGET_DIR/release/crm"
@@ -88,6 +104,13 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 seconds_since() { python3 -c "import sys; print((int(sys.argv[2]) - int(sys.argv[1])) / 1000)" "$1" "$(now_ms)"; }
 
 # --- tools -------------------------------------------------------------------------------------
+suite() { [[ ",$SUITES," == *",$1,"* ]]; }
+for s in ${SUITES//,/ }; do
+    case $s in customers | deals | timeline) ;; *) die "unknown suite $s (customers, deals, timeline)" ;; esac
+done
+# wrk needs at least as many connections as threads.
+min() { echo $(($1 < $2 ? $1 : $2)); }
+
 need() { command -v "$1" >/dev/null || die "$1 is required${2:+ ($2)}"; }
 need cargo
 need curl
@@ -193,12 +216,17 @@ PY
 
 # --- load tools --------------------------------------------------------------------------------
 # run_wrk OP SCRIPT [LIST_CURSOR]: warm-up, then the measured run with RSS and CPU of the crm
-# process sampled.
+# process sampled. RUN_CONNECTIONS, RUN_THREADS, RUN_TIMEOUT override the defaults for one run;
+# BENCH_PATH is the path of path.lua.
 run_wrk() {
-    local op=$1 script=$2
+    local op=$1 script=$2 conns=${RUN_CONNECTIONS:-$CONNECTIONS}
+    local threads
+    threads=$(min "${RUN_THREADS:-$THREADS}" "$conns")
     local raw="$TMP/wrk-$BACKEND-$op.txt" sampler ticks0 ticks1 rss_max parsed
-    local wrk_args=(-t"$THREADS" -c"$CONNECTIONS" --latency -s "$BENCH_DIR/wrk/$script" "$BASE_URL")
+    local wrk_args=(-t"$threads" -c"$conns" --timeout "${RUN_TIMEOUT:-2s}" --latency -s "$BENCH_DIR/wrk/$script"
+        "$BASE_URL")
     export API_KEY CUSTOMERS
+    export BENCH_PATH=${BENCH_PATH:-}
     export LIST_CURSOR=${3:-}
     if [[ $WARMUP != 0 ]]; then
         RUN_TAG="w$(date +%s%N)" wrk -d"${WARMUP}s" "${wrk_args[@]}" >/dev/null
@@ -226,7 +254,7 @@ run_wrk() {
     rss_max=$(awk '{printf "%.1f", $1 / 1024}' "$TMP/rss.max")
     RSS_LOAD_MB=$(python3 -c 'import sys; print(max(float(a) for a in sys.argv[1:]))' "$RSS_LOAD_MB" "$rss_max")
     parsed=$(python3 "$BENCH_DIR/report.py" wrk "$raw")
-    add_fact "$parsed" kind=service backend="$BACKEND" op="$op" rss_max_mb:="$rss_max" \
+    add_fact "$parsed" kind=service backend="$BACKEND" op="$op" rss_max_mb:="$rss_max" connections:="$conns" \
         cpu_percent:="$(python3 -c "print(round(($ticks1 - $ticks0) * 100 / $(getconf CLK_TCK) / $DURATION, 1))")"
     log "service $BACKEND $op: $(json_get "$parsed" per_second) req/s, p99 $(json_get "$parsed" p99_ms) ms," \
         "non-2xx $(json_get "$parsed" non_2xx), RSS max $rss_max MB"
@@ -235,20 +263,23 @@ run_wrk() {
 PG=(-h "$PGHOST" -p "$PGPORT" -U "$PGUSER")
 psql_bench() { psql "${PG[@]}" -d "$PGDB" -v ON_ERROR_STOP=1 -X -q "$@"; }
 
-# run_pgbench OP SCRIPT [-D var=value]...: warm-up, then the measured run with a 10 % latency log.
+# run_pgbench OP SCRIPT [-D var=value]...: warm-up, then the measured run with a 10 % latency log
+# (RUN_SAMPLING: another fraction).
 run_pgbench() {
-    local op=$1 script=$2
-    local raw="$TMP/pgbench-$op.txt" parsed
+    local op=$1 script=$2 conns=${RUN_CONNECTIONS:-$CONNECTIONS}
+    local raw="$TMP/pgbench-$op.txt" parsed threads
+    threads=$(min "${RUN_THREADS:-$THREADS}" "$conns")
     shift 2
-    local args=("${PG[@]}" -n -M prepared -c "$CONNECTIONS" -j "$THREADS" -f "$BENCH_DIR/pgbench/$script"
+    local args=("${PG[@]}" -n -M prepared -c "$conns" -j "$threads" -f "$BENCH_DIR/pgbench/$script"
         -D "ws=$WS" -D "customers=$CUSTOMERS" "$@")
     if [[ $WARMUP != 0 ]]; then pgbench "${args[@]}" -T "$WARMUP" "$PGDB" >/dev/null 2>&1; fi
     rm -f "$TMP/pgb-$op".*
-    pgbench "${args[@]}" -T "$DURATION" -l --sampling-rate=0.1 --log-prefix="$TMP/pgb-$op" "$PGDB" >"$raw" 2>&1 ||
+    pgbench "${args[@]}" -T "$DURATION" -l --sampling-rate="${RUN_SAMPLING:-0.1}" --log-prefix="$TMP/pgb-$op" "$PGDB" \
+        >"$raw" 2>&1 ||
         die "pgbench $op failed: $(tail -5 "$raw")"
     parsed=$(python3 "$BENCH_DIR/report.py" pgbench "$raw" "$TMP/pgb-$op")
     rm -f "$TMP/pgb-$op".*
-    add_fact "$parsed" kind=reference backend=postgres op="$op"
+    add_fact "$parsed" kind=reference backend=postgres op="$op" connections:="$conns"
     log "pgbench $op: $(json_get "$parsed" per_second) tps, p99 $(json_get "$parsed" p99_ms) ms"
 }
 
@@ -258,7 +289,7 @@ run_sqlite_ref() {
     shift
     if [[ $WARMUP != 0 ]]; then "$HELPER" "$@" --duration "$WARMUP" >/dev/null; fi
     parsed=$("$HELPER" "$@" --duration "$DURATION")
-    add_fact "$parsed" kind=reference backend=sqlite op="$op"
+    add_fact "$parsed" kind=reference backend=sqlite op="$op" connections:="$(json_get "$parsed" threads)"
     log "raw SQLite $op: $(json_get "$parsed" per_second) ops/s, p99 $(json_get "$parsed" p99_ms) ms"
 }
 
@@ -280,10 +311,82 @@ bootstrap() {
 }
 
 finish_backend() {
-    add_fact '{}' kind=list_page backend="$BACKEND" leads:="$LEADS" page:="$DEEP_PAGE" position:="$CURSOR_POSITION"
+    if suite customers; then
+        add_fact '{}' kind=list_page backend="$BACKEND" leads:="$LEADS" page:="$DEEP_PAGE" position:="$CURSOR_POSITION"
+    fi
     add_fact '{}' kind=process backend="$BACKEND" ready_ms:="$READY_MS" rss_idle_mb:="$RSS_IDLE_MB" \
         rss_load_mb:="$RSS_LOAD_MB"
     stop_crm
+}
+
+# --- deals and timeline (SUITES=deals,timeline) --------------------------------------------------
+# A forecast/board reference: pgbench on PostgreSQL, crm-bench on the SQLite file, with the SQL
+# crm-store sends (bench/pgbench/NAME.sql, bench/sql/NAME_sqlite.sql) on HEAVY_CONNECTIONS.
+run_heavy_ref() {
+    local op=$1 shape=$2
+    shift 2
+    if [[ $BACKEND == postgres ]]; then
+        local defs=() pair
+        for pair in "$@"; do defs+=(-D "$pair"); done
+        # A few transactions a second: log every one, or p99 rests on a single sample.
+        RUN_CONNECTIONS=$HEAVY_CONNECTIONS RUN_SAMPLING=1 run_pgbench "$op" "$op.sql" "${defs[@]}"
+    else
+        local binds=() pair
+        for pair in "$@"; do binds+=(--bind "${pair#*=}"); done
+        run_sqlite_ref "$op" query --db "$SQLITE_DB" --sql-file "$BENCH_DIR/sql/${op}_sqlite.sql" --shape "$shape" \
+            --threads "$HEAVY_CONNECTIONS" "${binds[@]}"
+    fi
+}
+
+deals_suite() {
+    local forecast="/v1/deals/forecast?from=$FORECAST_FROM&to=$FORECAST_TO&group_by" start end group
+    start="${FORECAST_FROM}T00:00:00.000000Z"
+    end="$(date -u -d "$FORECAST_TO + 1 day" +%F)T00:00:00.000000Z"
+    for group in month owner; do
+        check 200 GET "$forecast=$group"
+        python3 - "$TMP/check.json" "$group" <<'PY' || die "the $group forecast is empty"
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+assert sum(r["open_count"] for r in rows) > 0 and sum(r["won_count"] for r in rows) > 0, rows
+PY
+    done
+    check 200 GET "/v1/pipelines/$PIPELINE/board"
+    python3 - "$TMP/check.json" <<'PY' || die "the board does not show 3 open stages of 20 deals"
+import json, sys
+stages = json.load(open(sys.argv[1]))["stages"]
+assert len(stages) == 3 and all(s["deal_count"] > 0 and len(s["deals"]) == 20 for s in stages), stages
+PY
+    # The heavy endpoints run on HEAVY_CONNECTIONS (service and reference alike) and may take
+    # seconds each on SQLite: wrk's 2 s timeout would drop them.
+    for group in month owner; do
+        run_heavy_ref "forecast_$group" forecast "ws=$WS" "from=$FORECAST_FROM" "to=$FORECAST_TO" "ws=$WS" \
+            "start=$start" "end=$end"
+        RUN_CONNECTIONS=$HEAVY_CONNECTIONS RUN_TIMEOUT=60s BENCH_PATH="$forecast=$group" \
+            run_wrk "forecast_$group" path.lua
+    done
+    run_heavy_ref board board "ws=$WS" "pipeline=$PIPELINE"
+    RUN_CONNECTIONS=$HEAVY_CONNECTIONS RUN_TIMEOUT=60s BENCH_PATH="/v1/pipelines/$PIPELINE/board" run_wrk board path.lua
+}
+
+# Page 1 and page TIMELINE_PAGE of customer 1's timeline (10 000 events). Until the endpoint is
+# merged it answers 404: then the rows say "endpoint missing" and the run goes on.
+timeline_suite() {
+    local customer=00000001-0000-7000-8000-000000000001 path code walked op
+    path="/v1/customers/$customer/timeline?limit=50"
+    code=$(curl -sS -o "$TMP/check.json" -w '%{http_code}' "$BASE_URL$path" -H "X-API-Key: $API_KEY")
+    if [[ $code == 404 ]]; then
+        log "timeline: endpoint missing"
+        for op in timeline_first timeline_deep; do add_fact '{}' kind=missing backend="$BACKEND" op="$op"; done
+        return 0
+    fi
+    [[ $code == 200 ]] || die "GET $path answered $code: $(head -c 600 "$TMP/check.json")"
+    walked=$(python3 "$BENCH_DIR/report.py" walk "$BASE_URL" "$path" "$API_KEY" "$TIMELINE_PAGE") ||
+        die "walking the timeline failed"
+    add_fact "$walked" kind=timeline backend="$BACKEND"
+    log "timeline: $(json_get "$walked" total) events; page $TIMELINE_PAGE cursor found"
+    RUN_CONNECTIONS=$TIMELINE_CONNECTIONS BENCH_PATH="$path" run_wrk timeline_first path.lua
+    RUN_CONNECTIONS=$TIMELINE_CONNECTIONS BENCH_PATH="$path&cursor=$(json_get "$walked" cursor)" \
+        run_wrk timeline_deep path.lua
 }
 
 # --- PostgreSQL --------------------------------------------------------------------------------
@@ -303,32 +406,70 @@ bench_postgres() {
     local secs
     secs=$(seconds_since "$t0")
     psql_bench -c 'CHECKPOINT'
-    add_fact '{}' kind=load backend=postgres how="INSERT … SELECT generate_series + VACUUM ANALYZE" \
+    add_fact '{}' kind=load backend=postgres what=customers how="INSERT … SELECT generate_series + VACUUM ANALYZE" \
         rows:="$CUSTOMERS" insert_seconds:="$(python3 -c "print(($t1 - $t0) / 1000)")" seconds:="$secs" \
         rows_per_second:="$(python3 -c "print($CUSTOMERS / $secs)")"
     log "PostgreSQL: loaded in $secs s"
 
-    LEADS=$(psql_bench -At -c "SELECT count(*) FROM customers WHERE workspace_id = '$WS'
-        AND deleted_at IS NULL AND lifecycle_stage = 'lead'")
-    set_list_page "$LEADS"
-    row=$(psql_bench -At -F ' ' -v ws="$WS" -v pos="$CURSOR_POSITION" -f "$BENCH_DIR/sql/cursor_pg.sql")
-    read -r CURSOR_T CURSOR_ID <<<"$row"
-    DEEP_CURSOR=$(python3 "$BENCH_DIR/report.py" cursor "$CURSOR_T" "$CURSOR_ID")
-    log "PostgreSQL: $LEADS leads; deep page $DEEP_PAGE after ($CURSOR_T, $CURSOR_ID)"
+    if suite deals || suite timeline; then
+        log "PostgreSQL: loading $DEALS deals"
+        t0=$(now_ms)
+        psql_bench -v ws="$WS" -v n="$DEALS" -v customers="$CUSTOMERS" -v owners="$OWNERS" \
+            -f "$BENCH_DIR/sql/load_deals_pg.sql"
+        t1=$(now_ms)
+        psql_bench -c 'VACUUM ANALYZE deals' -c 'VACUUM ANALYZE deal_stage_changes' -c 'VACUUM ANALYZE users'
+        secs=$(seconds_since "$t0")
+        psql_bench -c 'CHECKPOINT'
+        row=$(psql_bench -At -c "SELECT count(*) FROM deals WHERE workspace_id = '$WS'")
+        [[ $row == "$DEALS" ]] || die "loaded $row deals, expected $DEALS"
+        add_fact '{}' kind=load backend=postgres what=deals \
+            how="INSERT … SELECT generate_series (+ 1 stage change each) + VACUUM ANALYZE" rows:="$DEALS" \
+            insert_seconds:="$(python3 -c "print(($t1 - $t0) / 1000)")" seconds:="$secs" \
+            rows_per_second:="$(python3 -c "print($DEALS / $secs)")"
+        log "PostgreSQL: deals loaded in $secs s"
+    fi
+    if suite timeline; then
+        t0=$(now_ms)
+        psql_bench -v ws="$WS" -f "$BENCH_DIR/sql/timeline_pg.sql"
+        psql_bench -c 'ANALYZE interactions' -c 'ANALYZE tasks' -c 'ANALYZE deal_stage_changes'
+        secs=$(seconds_since "$t0")
+        row=$(psql_bench -At -c "SELECT (SELECT count(*) FROM interactions WHERE customer_id = '00000001-0000-7000-8000-000000000001')
+            + (SELECT count(*) FROM tasks WHERE customer_id = '00000001-0000-7000-8000-000000000001')
+            + (SELECT count(*) FROM deal_stage_changes WHERE customer_id = '00000001-0000-7000-8000-000000000001')")
+        [[ $row == 10000 ]] || die "the timeline customer has $row events, expected 10000"
+        add_fact '{}' kind=load backend=postgres what=timeline how="customer 1: INSERT … SELECT generate_series + ANALYZE" \
+            rows:="$row" seconds:="$secs" rows_per_second:="$(python3 -c "print($row / $secs)")"
+    fi
+
+    if suite customers; then
+        LEADS=$(psql_bench -At -c "SELECT count(*) FROM customers WHERE workspace_id = '$WS'
+            AND deleted_at IS NULL AND lifecycle_stage = 'lead'")
+        set_list_page "$LEADS"
+        row=$(psql_bench -At -F ' ' -v ws="$WS" -v pos="$CURSOR_POSITION" -f "$BENCH_DIR/sql/cursor_pg.sql")
+        read -r CURSOR_T CURSOR_ID <<<"$row"
+        DEEP_CURSOR=$(python3 "$BENCH_DIR/report.py" cursor "$CURSOR_T" "$CURSOR_ID")
+        log "PostgreSQL: $LEADS leads; deep page $DEEP_PAGE after ($CURSOR_T, $CURSOR_ID)"
+    fi
 
     start_crm_measured "$url"
-    sanity_checks
-
-    run_pgbench get get.sql
-    run_wrk get get.lua
-    run_pgbench list_first list_first.sql
-    run_wrk list_first list.lua
-    run_pgbench list_deep list_deep.sql -D "t=$CURSOR_T" -D "u=$CURSOR_ID"
-    run_wrk list_deep list.lua "$DEEP_CURSOR"
-    run_pgbench patch patch.sql
-    run_wrk patch patch.lua
-    run_pgbench post post.sql
-    run_wrk post post.lua
+    if suite customers; then
+        sanity_checks
+        run_pgbench get get.sql
+        run_wrk get get.lua
+        run_pgbench list_first list_first.sql
+        run_wrk list_first list.lua
+        run_pgbench list_deep list_deep.sql -D "t=$CURSOR_T" -D "u=$CURSOR_ID"
+        run_wrk list_deep list.lua "$DEEP_CURSOR"
+        run_pgbench patch patch.sql
+        run_wrk patch patch.lua
+        run_pgbench post post.sql
+        run_wrk post post.lua
+    fi
+    if suite deals; then
+        PIPELINE=$(psql_bench -At -c "SELECT id FROM pipelines WHERE workspace_id = '$WS' AND is_default")
+        deals_suite
+    fi
+    if suite timeline; then timeline_suite; fi
     finish_backend
 }
 
@@ -336,6 +477,7 @@ bench_postgres() {
 bench_sqlite() {
     BACKEND=sqlite
     local db="$TMP/crm_bench.db" url parsed cursor
+    SQLITE_DB=$db
     url="sqlite://$db"
     log "SQLite: recreating $db"
     rm -f "$db" "$db-wal" "$db-shm"
@@ -343,25 +485,46 @@ bench_sqlite() {
 
     log "SQLite: loading $CUSTOMERS customers"
     parsed=$("$HELPER" load --db "$db" --workspace "$WS" --customers "$CUSTOMERS")
-    add_fact "$parsed" kind=load backend=sqlite how="INSERT … SELECT recursive CTE, 1 transaction + ANALYZE"
+    add_fact "$parsed" kind=load backend=sqlite what=customers how="INSERT … SELECT recursive CTE, 1 transaction + ANALYZE"
     log "SQLite: loaded in $(json_get "$parsed" seconds) s"
 
-    LEADS=$(json_get "$("$HELPER" cursor --db "$db" --workspace "$WS" --position 1)" leads)
-    set_list_page "$LEADS"
-    cursor=$("$HELPER" cursor --db "$db" --workspace "$WS" --position "$CURSOR_POSITION")
-    DEEP_CURSOR=$(python3 "$BENCH_DIR/report.py" cursor "$(json_get "$cursor" t)" "$(json_get "$cursor" id)")
-    log "SQLite: $LEADS leads; deep page $DEEP_PAGE"
+    if suite deals || suite timeline; then
+        log "SQLite: loading $DEALS deals"
+        parsed=$("$HELPER" load-deals --db "$db" --workspace "$WS" --deals "$DEALS" --customers "$CUSTOMERS" \
+            --owners "$OWNERS")
+        add_fact "$parsed" kind=load backend=sqlite what=deals \
+            how="INSERT … SELECT recursive CTE (+ 1 stage change each), 1 transaction + ANALYZE"
+        log "SQLite: deals loaded in $(json_get "$parsed" seconds) s"
+    fi
+    if suite timeline; then
+        parsed=$("$HELPER" timeline-fixture --db "$db" --workspace "$WS")
+        add_fact "$parsed" kind=load backend=sqlite what=timeline how="customer 1: INSERT … SELECT recursive CTE + ANALYZE"
+    fi
+
+    if suite customers; then
+        LEADS=$(json_get "$("$HELPER" cursor --db "$db" --workspace "$WS" --position 1)" leads)
+        set_list_page "$LEADS"
+        cursor=$("$HELPER" cursor --db "$db" --workspace "$WS" --position "$CURSOR_POSITION")
+        DEEP_CURSOR=$(python3 "$BENCH_DIR/report.py" cursor "$(json_get "$cursor" t)" "$(json_get "$cursor" id)")
+        log "SQLite: $LEADS leads; deep page $DEEP_PAGE"
+    fi
 
     start_crm_measured "$url"
-    sanity_checks
-
-    run_sqlite_ref get lookups --db "$db" --workspace "$WS" --customers "$CUSTOMERS" --threads "$SQLITE_REF_THREADS"
-    run_wrk get get.lua
-    run_wrk list_first list.lua
-    run_wrk list_deep list.lua "$DEEP_CURSOR"
-    run_wrk patch patch.lua
-    run_sqlite_ref post inserts --db "$db" --workspace "$WS"
-    run_wrk post post.lua
+    if suite customers; then
+        sanity_checks
+        run_sqlite_ref get lookups --db "$db" --workspace "$WS" --customers "$CUSTOMERS" --threads "$SQLITE_REF_THREADS"
+        run_wrk get get.lua
+        run_wrk list_first list.lua
+        run_wrk list_deep list.lua "$DEEP_CURSOR"
+        run_wrk patch patch.lua
+        run_sqlite_ref post inserts --db "$db" --workspace "$WS"
+        run_wrk post post.lua
+    fi
+    if suite deals; then
+        PIPELINE=$(json_get "$("$HELPER" pipeline --db "$db" --workspace "$WS")" pipeline_id)
+        deals_suite
+    fi
+    if suite timeline; then timeline_suite; fi
     finish_backend
 }
 
@@ -388,6 +551,9 @@ if [[ " $BACKENDS " == *" postgres "* ]]; then
 fi
 add_fact '{}' kind=meta loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)" date="$(date -u +%FT%TZ)" commit="$commit" cpus:="$(nproc)" \
     cpu_model="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" customers:="$CUSTOMERS" \
+    suites="$SUITES" deals:="$DEALS" owners:="$OWNERS" heavy_connections:="$HEAVY_CONNECTIONS" \
+    timeline_connections:="$TIMELINE_CONNECTIONS" timeline_page:="$TIMELINE_PAGE" \
+    forecast_from="$FORECAST_FROM" forecast_to="$FORECAST_TO" \
     duration:="$DURATION" connections:="$CONNECTIONS" threads:="$THREADS" warmup:="$WARMUP" \
     sqlite_ref_threads:="$SQLITE_REF_THREADS" \
     notes:="$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \
@@ -404,5 +570,7 @@ for backend in $BACKENDS; do
 done
 
 add_fact '{}' kind=end loadavg_after="$(cut -d' ' -f1-3 /proc/loadavg)" seconds:="$(seconds_since "$STARTED")"
-python3 "$BENCH_DIR/report.py" report "$FACTS" "$OUT"
-log "done in $(seconds_since "$STARTED") s; results in bench/results/latest.md and latest.json"
+RESULTS=latest
+[[ $SUITES == customers,deals,timeline ]] || RESULTS="latest-${SUITES//,/-}"
+python3 "$BENCH_DIR/report.py" report "$FACTS" "$OUT" "$RESULTS"
+log "done in $(seconds_since "$STARTED") s; results in bench/results/$RESULTS.md and $RESULTS.json"

@@ -3,6 +3,7 @@
 //! object on stdout; the shell script collects them. `crash` is `make crash-test` (bench/crash.sh).
 
 mod crash;
+mod deals;
 mod ready;
 mod sqlite;
 mod stats;
@@ -37,6 +38,51 @@ enum Command {
         workspace: String,
         #[arg(long)]
         position: u64,
+    },
+    /// After `load`: `owners − 1` more users and N deterministic deals (one stage change each).
+    LoadDeals {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        deals: u64,
+        /// How many customers `load` wrote (deals point at them).
+        #[arg(long)]
+        customers: u64,
+        /// Deal owners: the bootstrap admin and `owners − 1` bench users.
+        #[arg(long, default_value_t = 5)]
+        owners: u64,
+    },
+    /// After `load-deals`: 10 000 interleaved timeline events for customer 1.
+    TimelineFixture {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+    },
+    /// The id of the workspace's default pipeline.
+    Pipeline {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+    },
+    /// A SQL file run back to back (the forecast/board reference), `?` bound as text in order.
+    Query {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        sql_file: std::path::PathBuf,
+        #[arg(long = "bind")]
+        binds: Vec<String>,
+        #[arg(long, value_enum)]
+        shape: deals::Shape,
+        #[arg(long)]
+        duration: f64,
+        /// One connection per thread.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
     },
     /// Primary-key lookups of random loaded customers (cached prepared statement) for a while.
     Lookups {
@@ -115,6 +161,15 @@ fn main() -> anyhow::Result<()> {
             return runtime.block_on(crash::run(&options));
         }
         Command::Load { db, workspace, customers } => sqlite::load(&db, &workspace, customers)?,
+        Command::LoadDeals { db, workspace, deals, customers, owners } => {
+            deals::load(&db, &workspace, deals, customers, owners)?
+        }
+        Command::TimelineFixture { db, workspace } => deals::timeline(&db, &workspace)?,
+        Command::Pipeline { db, workspace } => deals::pipeline(&db, &workspace)?,
+        Command::Query { db, sql_file, binds, shape, duration, threads } => {
+            let sql = std::fs::read_to_string(&sql_file)?;
+            deals::query(&db, &sql, &binds, shape, Duration::from_secs_f64(duration), threads)?
+        }
         Command::Cursor { db, workspace, position } => sqlite::cursor(&db, &workspace, position)?,
         Command::Lookups { db, workspace, customers, duration, threads, query } => {
             sqlite::lookups(&db, &workspace, customers, Duration::from_secs_f64(duration), threads, query)?

@@ -126,24 +126,24 @@ pub fn customer_id(n: u64) -> String {
     format!("{n:08x}-0000-7000-8000-{n:012x}")
 }
 
-fn workspace_uuid(raw: &str) -> anyhow::Result<String> {
+pub(crate) fn workspace_uuid(raw: &str) -> anyhow::Result<String> {
     let id = Uuid::parse_str(raw).with_context(|| format!("workspace must be a UUID, got {raw:?}"))?;
     Ok(id.hyphenated().to_string())
 }
 
-fn connect(db: &str) -> anyhow::Result<SqliteConnection> {
+pub(crate) fn connect(db: &str) -> anyhow::Result<SqliteConnection> {
     let mut conn = SqliteConnection::establish(db).with_context(|| format!("opening {db}"))?;
     conn.batch_execute(SERVICE_PRAGMAS)?;
     Ok(conn)
 }
 
-fn journal_mode(conn: &mut SqliteConnection) -> anyhow::Result<String> {
+pub(crate) fn journal_mode(conn: &mut SqliteConnection) -> anyhow::Result<String> {
     Ok(diesel::sql_query("PRAGMA journal_mode").get_result::<JournalMode>(conn)?.journal_mode)
 }
 
 /// One `INSERT … SELECT` over a recursive CTE in one transaction. The columns and values mirror
 /// `bench/sql/load_pg.sql` (same ids, names, stages and timestamps for the same n).
-fn load_sql(workspace: &str, n: u64) -> String {
+pub(crate) fn load_sql(workspace: &str, n: u64) -> String {
     format!(
         "BEGIN;
 WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}),
