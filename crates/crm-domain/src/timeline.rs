@@ -101,7 +101,7 @@ pub fn change_summary(event: &crate::audit::AuditEvent) -> String {
 /// of at most `limit` entries in the same order.
 pub fn merge_newest_first(sources: Vec<Vec<TimelineEntry>>, limit: usize) -> Vec<TimelineEntry> {
     let mut all: Vec<TimelineEntry> = sources.into_iter().flatten().collect();
-    all.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+    all.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
     all.truncate(limit);
     all
 }
