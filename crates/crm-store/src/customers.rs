@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
+use crate::query::{keyset, like_pattern};
 use crate::schema::{customer_stats, customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
@@ -291,24 +292,6 @@ pub(crate) async fn fetch(
     row.try_into()
 }
 
-/// Orders a boxed customer query by `(column, id)` and, after a cursor `(t, u)`, keeps the rows
-/// beyond it as `column >= t AND (column > t OR id > u)` (mirrored for descending order):
-/// both conditions stay in the index scan, so a deep page costs what the first one does.
-macro_rules! keyset {
-    ($query:expr, $after:expr, $column:expr, $not_before:ident, $beyond:ident, $dir:ident) => {{
-        let mut query = $query;
-        if let Some((t, u)) = $after {
-            query = query.filter($column.$not_before(t).and($column.$beyond(t).or(customers::id.$beyond(u))));
-        }
-        query.order(($column.$dir(), customers::id.$dir()))
-    }};
-}
-
-fn like_pattern(q: &str) -> String {
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// Applies a [`CustomerFilter`] to a boxed customers query (a macro because the boxed query's
 /// type differs per backend). Figures kept by the service come from `customer_stats`.
 macro_rules! filtered {
@@ -435,10 +418,10 @@ pub async fn list(
             .into_boxed();
         query = filtered!(query, ws, filter);
         query = match (sort.field, sort.descending) {
-            (SortField::CreatedAt, false) => keyset!(query, after, customers::created_at, ge, gt, asc),
-            (SortField::CreatedAt, true) => keyset!(query, after, customers::created_at, le, lt, desc),
-            (SortField::UpdatedAt, false) => keyset!(query, after, customers::updated_at, ge, gt, asc),
-            (SortField::UpdatedAt, true) => keyset!(query, after, customers::updated_at, le, lt, desc),
+            (SortField::CreatedAt, false) => keyset!(query, after, customers::created_at, customers::id, ge, gt, asc),
+            (SortField::CreatedAt, true) => keyset!(query, after, customers::created_at, customers::id, le, lt, desc),
+            (SortField::UpdatedAt, false) => keyset!(query, after, customers::updated_at, customers::id, ge, gt, asc),
+            (SortField::UpdatedAt, true) => keyset!(query, after, customers::updated_at, customers::id, le, lt, desc),
         };
         query.load(c).await
     })?;

@@ -17,6 +17,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::audit::NewAuditRow;
+use crate::query::{keyset, like_pattern};
 use crate::schema::{audit_events, deal_stage_changes, deals};
 use crate::types::{Id, Json, SqlTs, SqlUuid, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, pipelines, write_tx};
@@ -370,23 +371,6 @@ pub async fn exists(store: &Store, ws: WorkspaceId, id: DealId) -> Result<bool, 
     Ok(n > 0)
 }
 
-/// Orders a boxed deal query by `(column, id)` and keeps the rows beyond the cursor `(t, u)`
-/// as `column >= t AND (column > t OR id > u)` (mirrored for descending order).
-macro_rules! keyset {
-    ($query:expr, $after:expr, $column:expr, $not_before:ident, $beyond:ident, $dir:ident) => {{
-        let mut query = $query;
-        if let Some((t, u)) = $after {
-            query = query.filter($column.$not_before(t).and($column.$beyond(t).or(deals::id.$beyond(u))));
-        }
-        query.order(($column.$dir(), deals::id.$dir()))
-    }};
-}
-
-fn like_pattern(q: &str) -> String {
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// A page of deals (`limit + 1` rows, so the caller can tell whether more exist).
 pub async fn list(
     store: &Store,
@@ -452,12 +436,16 @@ pub async fn list(
         }
         let date = deals::expected_close_date;
         query = match (sort.field, sort.descending) {
-            (DealSortField::CreatedAt, false) => keyset!(query, after_at, deals::created_at, ge, gt, asc),
-            (DealSortField::CreatedAt, true) => keyset!(query, after_at, deals::created_at, le, lt, desc),
-            (DealSortField::UpdatedAt, false) => keyset!(query, after_at, deals::updated_at, ge, gt, asc),
-            (DealSortField::UpdatedAt, true) => keyset!(query, after_at, deals::updated_at, le, lt, desc),
-            (DealSortField::AmountMinor, false) => keyset!(query, after_amount, deals::amount_minor, ge, gt, asc),
-            (DealSortField::AmountMinor, true) => keyset!(query, after_amount, deals::amount_minor, le, lt, desc),
+            (DealSortField::CreatedAt, false) => keyset!(query, after_at, deals::created_at, deals::id, ge, gt, asc),
+            (DealSortField::CreatedAt, true) => keyset!(query, after_at, deals::created_at, deals::id, le, lt, desc),
+            (DealSortField::UpdatedAt, false) => keyset!(query, after_at, deals::updated_at, deals::id, ge, gt, asc),
+            (DealSortField::UpdatedAt, true) => keyset!(query, after_at, deals::updated_at, deals::id, le, lt, desc),
+            (DealSortField::AmountMinor, false) => {
+                keyset!(query, after_amount, deals::amount_minor, deals::id, ge, gt, asc)
+            }
+            (DealSortField::AmountMinor, true) => {
+                keyset!(query, after_amount, deals::amount_minor, deals::id, le, lt, desc)
+            }
             // Deals without a date come after the dated ones ascending, before them descending.
             (DealSortField::ExpectedCloseDate, false) => {
                 query = match after_date {

@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
+use crate::query::{keyset, like_pattern};
 use crate::schema::{audit_events, customer_stats, interactions};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
@@ -240,24 +241,6 @@ async fn fetch(
     row.try_into()
 }
 
-/// Orders a boxed query by `(column, id)` and, after a cursor `(t, u)`, keeps the rows beyond
-/// it as `column >= t AND (column > t OR id > u)` (mirrored for descending order): both
-/// conditions stay in the index scan, so a deep page costs what the first one does.
-macro_rules! keyset {
-    ($query:expr, $after:expr, $column:expr, $not_before:ident, $beyond:ident, $dir:ident) => {{
-        let mut query = $query;
-        if let Some((t, u)) = $after {
-            query = query.filter($column.$not_before(t).and($column.$beyond(t).or(interactions::id.$beyond(u))));
-        }
-        query.order(($column.$dir(), interactions::id.$dir()))
-    }};
-}
-
-pub(crate) fn like_pattern(q: &str) -> String {
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// A page of interactions (`limit + 1` rows, so the caller can tell whether more exist).
 pub async fn list(
     store: &Store,
@@ -309,10 +292,18 @@ pub async fn list(
             query = query.filter(interactions::search_text.like(like_pattern(q)).escape('\\'));
         }
         query = match (sort.field, sort.descending) {
-            (InteractionSortField::OccurredAt, false) => keyset!(query, after, interactions::occurred_at, ge, gt, asc),
-            (InteractionSortField::OccurredAt, true) => keyset!(query, after, interactions::occurred_at, le, lt, desc),
-            (InteractionSortField::CreatedAt, false) => keyset!(query, after, interactions::created_at, ge, gt, asc),
-            (InteractionSortField::CreatedAt, true) => keyset!(query, after, interactions::created_at, le, lt, desc),
+            (InteractionSortField::OccurredAt, false) => {
+                keyset!(query, after, interactions::occurred_at, interactions::id, ge, gt, asc)
+            }
+            (InteractionSortField::OccurredAt, true) => {
+                keyset!(query, after, interactions::occurred_at, interactions::id, le, lt, desc)
+            }
+            (InteractionSortField::CreatedAt, false) => {
+                keyset!(query, after, interactions::created_at, interactions::id, ge, gt, asc)
+            }
+            (InteractionSortField::CreatedAt, true) => {
+                keyset!(query, after, interactions::created_at, interactions::id, le, lt, desc)
+            }
         };
         query.load(c).await
     })?;

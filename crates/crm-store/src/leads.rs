@@ -13,6 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
+use crate::query::{keyset, like_pattern};
 use crate::schema::{audit_events, lead_tags, leads};
 use crate::scoring_rules::rules_of;
 use crate::types::{Id, Json, Ts, now};
@@ -290,23 +291,6 @@ pub(crate) async fn fetch(
     row.try_into()
 }
 
-/// Orders a boxed lead query by `(column, id)` and keeps the rows beyond a cursor `(k, u)` as
-/// `column >= k AND (column > k OR id > u)` (mirrored for descending order), as for customers.
-macro_rules! keyset {
-    ($query:expr, $after:expr, $column:expr, $not_before:ident, $beyond:ident, $dir:ident) => {{
-        let mut query = $query;
-        if let Some((k, u)) = $after {
-            query = query.filter($column.$not_before(k).and($column.$beyond(k).or(leads::id.$beyond(u))));
-        }
-        query.order(($column.$dir(), leads::id.$dir()))
-    }};
-}
-
-fn like_pattern(q: &str) -> String {
-    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-    format!("%{escaped}%")
-}
-
 /// A page of leads (`limit + 1` rows, so the caller can tell whether more exist).
 pub async fn list(
     store: &Store,
@@ -380,12 +364,12 @@ pub async fn list(
             query = query.filter(leads::search_text.like(like_pattern(q)).escape('\\'));
         }
         query = match (sort.field, sort.descending) {
-            (LeadSortField::CreatedAt, false) => keyset!(query, after_time, leads::created_at, ge, gt, asc),
-            (LeadSortField::CreatedAt, true) => keyset!(query, after_time, leads::created_at, le, lt, desc),
-            (LeadSortField::UpdatedAt, false) => keyset!(query, after_time, leads::updated_at, ge, gt, asc),
-            (LeadSortField::UpdatedAt, true) => keyset!(query, after_time, leads::updated_at, le, lt, desc),
-            (LeadSortField::Score, false) => keyset!(query, after_score, leads::score, ge, gt, asc),
-            (LeadSortField::Score, true) => keyset!(query, after_score, leads::score, le, lt, desc),
+            (LeadSortField::CreatedAt, false) => keyset!(query, after_time, leads::created_at, leads::id, ge, gt, asc),
+            (LeadSortField::CreatedAt, true) => keyset!(query, after_time, leads::created_at, leads::id, le, lt, desc),
+            (LeadSortField::UpdatedAt, false) => keyset!(query, after_time, leads::updated_at, leads::id, ge, gt, asc),
+            (LeadSortField::UpdatedAt, true) => keyset!(query, after_time, leads::updated_at, leads::id, le, lt, desc),
+            (LeadSortField::Score, false) => keyset!(query, after_score, leads::score, leads::id, ge, gt, asc),
+            (LeadSortField::Score, true) => keyset!(query, after_score, leads::score, leads::id, le, lt, desc),
         };
         query.load(c).await
     })?;

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::interactions::like_pattern;
+use crate::query::{keyset, like_pattern};
 use crate::schema::{audit_events, tasks};
 use crate::types::{Id, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
@@ -178,19 +178,6 @@ async fn fetch(conn: &mut Conn, ws: WorkspaceId, id: TaskId, include_deleted: bo
     row.try_into()
 }
 
-/// Orders a boxed query by `(column, id)` and, after a cursor `(t, u)`, keeps the rows beyond
-/// it as `column >= t AND (column > t OR id > u)` (mirrored for descending order): both
-/// conditions stay in the index scan, so a deep page costs what the first one does.
-macro_rules! keyset {
-    ($query:expr, $after:expr, $column:expr, $not_before:ident, $beyond:ident, $dir:ident) => {{
-        let mut query = $query;
-        if let Some((t, u)) = $after {
-            query = query.filter($column.$not_before(t).and($column.$beyond(t).or(tasks::id.$beyond(u))));
-        }
-        query.order(($column.$dir(), tasks::id.$dir()))
-    }};
-}
-
 /// A page of tasks (`limit + 1` rows, so the caller can tell whether more exist). `overdue`
 /// is evaluated against the database time of the call: `due_at < now` and still active.
 pub async fn list(
@@ -256,12 +243,12 @@ pub async fn list(
             query = query.filter(tasks::search_text.like(like_pattern(q)).escape('\\'));
         }
         query = match (sort.field, sort.descending) {
-            (TaskSortField::DueAt, false) => keyset!(query, after, tasks::due_sort, ge, gt, asc),
-            (TaskSortField::DueAt, true) => keyset!(query, after, tasks::due_sort, le, lt, desc),
-            (TaskSortField::CreatedAt, false) => keyset!(query, after, tasks::created_at, ge, gt, asc),
-            (TaskSortField::CreatedAt, true) => keyset!(query, after, tasks::created_at, le, lt, desc),
-            (TaskSortField::UpdatedAt, false) => keyset!(query, after, tasks::updated_at, ge, gt, asc),
-            (TaskSortField::UpdatedAt, true) => keyset!(query, after, tasks::updated_at, le, lt, desc),
+            (TaskSortField::DueAt, false) => keyset!(query, after, tasks::due_sort, tasks::id, ge, gt, asc),
+            (TaskSortField::DueAt, true) => keyset!(query, after, tasks::due_sort, tasks::id, le, lt, desc),
+            (TaskSortField::CreatedAt, false) => keyset!(query, after, tasks::created_at, tasks::id, ge, gt, asc),
+            (TaskSortField::CreatedAt, true) => keyset!(query, after, tasks::created_at, tasks::id, le, lt, desc),
+            (TaskSortField::UpdatedAt, false) => keyset!(query, after, tasks::updated_at, tasks::id, ge, gt, asc),
+            (TaskSortField::UpdatedAt, true) => keyset!(query, after, tasks::updated_at, tasks::id, le, lt, desc),
         };
         query.load(c).await
     })?;
