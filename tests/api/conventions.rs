@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crm_api::config::Config;
+use diesel_async::SimpleAsyncConnection;
 use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -196,6 +197,111 @@ async fn idempotent_post_replays_the_first_response(app: TestApp) {
     assert_eq!(assert_json(replay, 201).await["id"], created["id"]);
 }
 both_backends!(idempotent_post_replays_the_first_response);
+
+/// Runs SQL straight on the test database, behind the API's back.
+async fn execute_sql(app: &TestApp, sql: &str) {
+    let store = crm_store::Store::open(&app.database_url, None, 1).unwrap();
+    let mut conn = store.write().await.unwrap();
+    match &mut conn {
+        crm_store::Conn::Pg(c) => c.batch_execute(sql).await.unwrap(),
+        crm_store::Conn::Sqlite(c) => c.batch_execute(sql).await.unwrap(),
+        crm_store::Conn::PgShared(_) => panic!("a write connection is never the shared one"),
+    }
+}
+
+/// What a crash between a request's commit and the storing of its response leaves behind: keys
+/// without a response, claimed long enough ago (> 60 s) that a retry may take them over.
+async fn lose_stored_responses(app: &TestApp) {
+    let sql = "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, response_headers = NULL, \
+               created_at = '2000-01-01T00:00:00.000000Z'";
+    execute_sql(app, sql).await;
+}
+
+/// Posts `body` to `path` with an Idempotency-Key, after a simulated crash lost the first
+/// response: the retry answers what the first attempt would have, and creates nothing.
+async fn assert_retry_after_crash_rebuilds(app: &TestApp, path: &str, body: &Value) -> Value {
+    let post = || send(app.request(Method::POST, path).header("Idempotency-Key", "crash-1").json(body));
+    let first = post().await;
+    let (location, etag) = (header(first.headers(), "location"), header(first.headers(), "etag"));
+    let first = assert_json(first, 201).await;
+    lose_stored_responses(app).await;
+
+    let retry = post().await;
+    assert_eq!(header(retry.headers(), "idempotent-replayed").as_deref(), Some("true"), "{path}");
+    assert_eq!(header(retry.headers(), "location"), location, "{path}");
+    assert_eq!(header(retry.headers(), "etag"), etag, "{path}");
+    assert_eq!(assert_json(retry, 201).await, first, "{path}: the record as the first attempt answered it");
+    // The rebuilt answer is now the stored one.
+    let again = post().await;
+    assert_eq!(header(again.headers(), "idempotent-replayed").as_deref(), Some("true"), "{path}");
+    assert_eq!(assert_json(again, 201).await, first, "{path}");
+
+    let mut other = body.clone();
+    other["title"] = json!("a different request");
+    let reused = send(app.request(Method::POST, path).header("Idempotency-Key", "crash-1").json(&other)).await;
+    assert_problem(reused, 422, "idempotency_key_reused").await;
+    first
+}
+
+async fn retry_after_a_crash_does_not_create_a_customer_twice(app: TestApp) {
+    let first = assert_retry_after_crash_rebuilds(&app, "/v1/customers", &person()).await;
+    let customers = app.admin().list_all("/v1/customers?limit=200").await;
+    assert_eq!(customers.len(), 1, "exactly one customer: {customers:?}");
+    assert_eq!(customers[0]["id"], first["id"]);
+
+    // A key whose first request committed nothing (it was rejected) but never got its response
+    // stored: in progress for a minute, then a retry runs the request again.
+    let invalid = json!({"kind": "person"});
+    let post = || send(app.request(Method::POST, "/v1/customers").header("Idempotency-Key", "crash-2").json(&invalid));
+    assert_problem(post().await, 422, "validation_failed").await;
+    execute_sql(&app, "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, response_headers = NULL")
+        .await;
+    let problem = assert_problem(post().await, 409, "idempotency_key_in_use").await;
+    assert_eq!(problem["detail"], "the first request with this key is still running");
+    lose_stored_responses(&app).await;
+    let rerun = post().await;
+    assert!(header(rerun.headers(), "idempotent-replayed").is_none(), "taken over, not replayed");
+    assert_problem(rerun, 422, "validation_failed").await;
+    assert_eq!(customer_count(&app).await, 1);
+}
+both_backends!(retry_after_a_crash_does_not_create_a_customer_twice);
+
+async fn retry_after_a_crash_does_not_create_a_task_twice(app: TestApp) {
+    let first = assert_retry_after_crash_rebuilds(&app, "/v1/tasks", &json!({"title": "Send the offer"})).await;
+    let tasks = app.admin().list_all("/v1/tasks?limit=200").await;
+    assert_eq!(tasks.len(), 1, "exactly one task: {tasks:?}");
+    assert_eq!(tasks[0]["id"], first["id"]);
+
+    // A record changed since is answered as it is now.
+    let path = format!("/v1/tasks/{}", first["id"].as_str().unwrap());
+    assert_json(app.patch_json(&path, &json!({"title": "Offer sent"})).await, 200).await;
+    let body = json!({"title": "Call back"});
+    let post = || send(app.request(Method::POST, "/v1/tasks").header("Idempotency-Key", "crash-3").json(&body));
+    let second = assert_json(post().await, 201).await;
+    let second_path = format!("/v1/tasks/{}", second["id"].as_str().unwrap());
+    assert_json(app.patch_json(&second_path, &json!({"title": "Called back"})).await, 200).await;
+    lose_stored_responses(&app).await;
+    let retry = post().await;
+    assert_eq!(header(retry.headers(), "etag").as_deref(), Some("\"2\""));
+    let retry = assert_json(retry, 201).await;
+    assert_eq!((&retry["id"], &retry["title"]), (&second["id"], &json!("Called back")));
+    assert_eq!(app.admin().list_all("/v1/tasks?limit=200").await.len(), 2);
+}
+both_backends!(retry_after_a_crash_does_not_create_a_task_twice);
+
+async fn retry_after_a_crash_never_shows_an_api_key_secret_again(app: TestApp) {
+    let body = json!({"name": "once", "scopes": ["customers:read"]});
+    let post = || send(app.request(Method::POST, "/v1/api-keys").header("Idempotency-Key", "crash-4").json(&body));
+    let created = assert_json(post().await, 201).await;
+    lose_stored_responses(&app).await;
+    let problem = assert_problem(post().await, 409, "idempotency_key_in_use").await;
+    let id = created["id"].as_str().unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("completed") && detail.contains(id), "{problem}");
+    let keys = app.admin().list_all("/v1/api-keys").await;
+    assert_eq!(keys.iter().filter(|k| k["name"] == "once").count(), 1, "one key created: {keys:?}");
+}
+both_backends!(retry_after_a_crash_never_shows_an_api_key_secret_again);
 
 async fn parallel_retries_with_one_key_create_one_customer(app: TestApp) {
     let body = person();

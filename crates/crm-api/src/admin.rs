@@ -78,7 +78,7 @@ pub async fn create_api_key(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = open(database_url).await?;
     let (key, secret) = api_key::generate();
-    let ctx = Context { workspace_id: workspace, actor: Actor::System, request_id: None };
+    let ctx = Context { workspace_id: workspace, actor: Actor::System, request_id: None, idempotency_key: None };
     let expires_at = new.expires_in_days.map(|d| Utc::now() + Duration::days(i64::from(d)));
     let created = crm_store::api_keys::create(&store, &ctx, &new.name, &new.scopes, expires_at, &secret)
         .await

@@ -8,6 +8,7 @@ pub mod extract;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod replay;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::{Authentication, Caller, authenticate};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::read_body;
+use crate::replay;
 use crate::state::{AppState, check_rate};
 
 /// The id of the current request, from `X-Request-Id` or generated.
@@ -167,19 +168,28 @@ async fn idempotent(
             };
             return Ok(respond(req, error));
         }
-        Ok(Claim::Done(stored)) => {
-            let status =
-                actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
-            let mut response = HttpResponse::build(status);
-            for (name, value) in &stored.headers {
-                response.insert_header((name.as_str(), value.as_str()));
+        Ok(Claim::Done(stored)) => return Ok(req.into_response(replayed(stored))),
+        Ok(Claim::Committed { entity_type, entity_id }) => {
+            // The first attempt's create committed but its response was never stored.
+            let rebuilt = match replay::created_response(&state.store, ws, &entity_type, entity_id).await {
+                Ok(rebuilt) => rebuilt,
+                Err(e) => return Ok(respond(req, e)),
+            };
+            let Some((stored, _)) = capture(rebuilt).await else {
+                return Ok(respond(req, ApiError::internal("idempotency", "rebuilt response body could not be read")));
+            };
+            if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
+                log::error!("storing rebuilt idempotent response: {e}");
             }
-            response.insert_header(("idempotent-replayed", "true"));
-            return Ok(req.into_response(response.body(stored.body)));
+            return Ok(req.into_response(replayed(stored)));
         }
         Ok(Claim::Fresh) => {}
     }
 
+    // The handler's writes stamp the key on their audit events (`Caller::context`), in their own
+    // transaction, so a retry can tell that they committed even if we die before `complete`.
+    let keyed = caller.clone().with_idempotency_key(idempotency::identity(&caller_key, &key));
+    req.extensions_mut().insert(Authentication::Caller(keyed));
     req.set_payload(body.into());
     let res = next.call(req).await?;
     let status = res.status();
@@ -191,14 +201,21 @@ async fn idempotent(
         return Ok(res.map_into_boxed_body());
     }
     let (http_req, response) = res.into_parts();
-    let (response, body) = response.into_parts();
-    let bytes = match actix_web::body::to_bytes(body).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            let error = ApiError::internal("idempotency", "response body could not be read");
-            return Ok(ServiceResponse::new(http_req, error.error_response()));
-        }
+    let Some((stored, response)) = capture(response).await else {
+        let error = ApiError::internal("idempotency", "response body could not be read");
+        return Ok(ServiceResponse::new(http_req, error.error_response()));
     };
+    if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
+        log::error!("storing idempotent response: {e}");
+    }
+    Ok(ServiceResponse::new(http_req, response))
+}
+
+/// Reads a response's body: the parts kept for replay, and the response to send.
+async fn capture<B: MessageBody>(response: HttpResponse<B>) -> Option<(StoredResponse, HttpResponse)> {
+    let status = response.status();
+    let (response, body) = response.into_parts();
+    let bytes = actix_web::body::to_bytes(body).await.ok()?;
     let headers = REPLAYED_HEADERS
         .iter()
         .filter_map(|name| {
@@ -208,8 +225,16 @@ async fn idempotent(
         .collect();
     let stored =
         StoredResponse { status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned(), headers };
-    if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
-        log::error!("storing idempotent response: {e}");
+    Some((stored, response.set_body(BoxBody::new(bytes))))
+}
+
+/// A stored response, sent again.
+fn replayed(stored: StoredResponse) -> HttpResponse {
+    let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in &stored.headers {
+        response.insert_header((name.as_str(), value.as_str()));
     }
-    Ok(ServiceResponse::new(http_req, response.set_body(BoxBody::new(bytes))))
+    response.insert_header(("idempotent-replayed", "true"));
+    response.body(stored.body)
 }

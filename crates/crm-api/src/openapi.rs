@@ -189,7 +189,11 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
     if *method == HttpMethod::Post && !public {
         parameters.push(header_param(
             "Idempotency-Key",
-            "Makes the request safe to retry: the first response is stored for 24 h and replayed.",
+            "Makes the request safe to retry: the first response is stored for 24 h and replayed. While the first \
+             request runs, a retry is answered 409 `idempotency_key_in_use`. If the first request created a record \
+             but the server stopped before storing its response, a retry is answered 201 with the record as it is \
+             now; when that answer can't be rebuilt (an API key's secret is shown only once), 409 \
+             `idempotency_key_in_use` says the first request completed but its response was lost.",
             Some((1, 255)),
         ));
     }

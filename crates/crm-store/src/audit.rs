@@ -26,6 +26,7 @@ pub(crate) struct NewAuditRow {
     request_id: Option<String>,
     created_at: Ts,
     reason: Option<String>,
+    idempotency_key: Option<String>,
 }
 
 impl NewAuditRow {
@@ -54,6 +55,7 @@ impl NewAuditRow {
             request_id: ctx.request_id.clone(),
             created_at: Ts(at),
             reason: None,
+            idempotency_key: ctx.idempotency_key.clone(),
         }
     }
 

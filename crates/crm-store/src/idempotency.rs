@@ -1,10 +1,15 @@
-//! Idempotency keys: the first response to a key is stored and replayed for retries.
+//! Idempotency keys: the first response to a key is stored and replayed for retries. Every
+//! audit event a keyed request writes carries the key, so a retry whose first attempt committed
+//! its create but died before storing the response finds the record instead of making another.
 
 use chrono::Duration;
 use crm_domain::WorkspaceId;
+use crm_domain::audit::AuditAction;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use uuid::Uuid;
 
+use crate::schema::audit_events;
 use crate::schema::idempotency_keys as keys;
 use crate::types::{Id, Json, Ts, now};
 use crate::{Store, StoreError, per_backend};
@@ -31,6 +36,14 @@ pub enum Claim {
     Mismatch,
     /// The first request finished: replay its response.
     Done(StoredResponse),
+    /// The first request committed this create but its response was never stored: rebuild it.
+    Committed { entity_type: String, entity_id: Uuid },
+}
+
+/// The key as stamped on audit events (`Context::idempotency_key`): unique per (caller, key).
+/// Callers and keys are visible ASCII, so the unit separator cannot occur in either.
+pub fn identity(caller: &str, key: &str) -> String {
+    format!("{caller}\u{1f}{key}")
 }
 
 #[derive(Queryable, Selectable)]
@@ -77,6 +90,11 @@ pub async fn claim(
     if row.request_hash != request_hash {
         return Ok(Claim::Mismatch);
     }
+    if row.status_code.is_none()
+        && let Some((entity_type, entity_id)) = committed_create(&mut conn, ws, &identity(caller, key)).await?
+    {
+        return Ok(Claim::Committed { entity_type, entity_id });
+    }
     match row.status_code {
         Some(status) => {
             let headers: Vec<(String, String)> = match row.response_headers {
@@ -106,6 +124,24 @@ pub async fn claim(
         }
         None => Ok(Claim::InProgress),
     }
+}
+
+/// The first record created under the key, if its transaction committed.
+async fn committed_create(
+    conn: &mut crate::Conn,
+    ws: WorkspaceId,
+    identity: &str,
+) -> Result<Option<(String, Uuid)>, StoreError> {
+    // Normally one row; a request creating several records is answered with its first one.
+    let rows: Vec<(String, Id)> = per_backend!(conn, |c| audit_events::table
+        .filter(audit_events::workspace_id.eq(Id(ws.0)))
+        .filter(audit_events::idempotency_key.eq(identity))
+        .filter(audit_events::action.eq(AuditAction::Create.as_str()))
+        .order(audit_events::id.asc())
+        .select((audit_events::entity_type, audit_events::entity_id))
+        .load(c)
+        .await)?;
+    Ok(rows.into_iter().next().map(|(entity_type, id)| (entity_type, id.0)))
 }
 
 pub async fn complete(

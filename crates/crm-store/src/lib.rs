@@ -46,6 +46,9 @@ pub struct Context {
     pub workspace_id: WorkspaceId,
     pub actor: Actor,
     pub request_id: Option<String>,
+    /// The request's idempotency key scoped to its caller (see `idempotency::claim`); lets a
+    /// retry find what its first attempt committed.
+    pub idempotency_key: Option<String>,
 }
 
 /// The database. PostgreSQL: one pool for reads and writes, and optionally a read pool on a

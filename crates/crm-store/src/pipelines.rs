@@ -265,7 +265,8 @@ pub async fn ensure_defaults(store: &Store) -> Result<usize, StoreError> {
         .load(c)
         .await)?;
     for ws in &bare {
-        let ctx = Context { workspace_id: WorkspaceId(ws.0), actor: Actor::System, request_id: None };
+        let ctx =
+            Context { workspace_id: WorkspaceId(ws.0), actor: Actor::System, request_id: None, idempotency_key: None };
         let new = NewPipeline::default_for(&ctx, now());
         write_tx!(&mut conn, |c| {
             insert_pipeline!(c, &new);

@@ -134,6 +134,7 @@ diesel::table! {
         request_id -> Nullable<Text>,
         created_at -> SqlTs,
         reason -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
     }
 }
 

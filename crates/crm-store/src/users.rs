@@ -111,7 +111,7 @@ pub async fn bootstrap(
         updated_at: Ts(at),
     };
     let key_row = NewApiKeyRow::new(ws, "bootstrap", key, Scope::ALL, None, at);
-    let ctx = Context { workspace_id: ws, actor: Actor::System, request_id: None };
+    let ctx = Context { workspace_id: ws, actor: Actor::System, request_id: None, idempotency_key: None };
     let user_audit = NewAuditRow::new(&ctx, ENTITY, user_id.0, AuditAction::Create, &created_fields(admin), at);
     let key_audit = NewAuditRow::new(&ctx, crate::api_keys::ENTITY, key_row.id.0, AuditAction::Create, &[], at);
     let pipeline = crate::pipelines::NewPipeline::default_for(&ctx, at);

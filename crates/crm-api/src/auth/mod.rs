@@ -25,6 +25,8 @@ pub struct Caller {
     pub actor: Actor,
     pub scopes: Vec<Scope>,
     request_id: Option<String>,
+    /// Set by the gate on a POST with an `Idempotency-Key`: `idempotency::identity(key(), key)`.
+    idempotency_key: Option<String>,
 }
 
 impl Caller {
@@ -39,7 +41,17 @@ impl Caller {
 
     /// The write context stamped on audit events.
     pub fn context(&self) -> Context {
-        Context { workspace_id: self.workspace_id, actor: self.actor, request_id: self.request_id.clone() }
+        Context {
+            workspace_id: self.workspace_id,
+            actor: self.actor,
+            request_id: self.request_id.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+        }
+    }
+
+    /// The same caller, making a request under an idempotency key (its caller-scoped identity).
+    pub fn with_idempotency_key(self, identity: String) -> Caller {
+        Caller { idempotency_key: Some(identity), ..self }
     }
 
     /// The identity idempotency keys and rate limits are scoped to.
@@ -69,7 +81,13 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<
     }
     if let Some(key) = header("x-api-key") {
         let (workspace_id, key) = state.api_keys.authenticate(&state.store, &key).await?;
-        return Ok(Some(Caller { workspace_id, actor: Actor::ApiKey(key.id), scopes: key.scopes, request_id }));
+        return Ok(Some(Caller {
+            workspace_id,
+            actor: Actor::ApiKey(key.id),
+            scopes: key.scopes,
+            request_id,
+            idempotency_key: None,
+        }));
     }
     if let Some(authorization) = header("authorization") {
         let token = authorization
@@ -81,6 +99,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<
             actor: Actor::User(claims.user_id),
             scopes: claims.role.scopes(),
             request_id,
+            idempotency_key: None,
         }));
     }
     Ok(None)

@@ -356,6 +356,7 @@ async fn accept(
         workspace_id: ws,
         actor: Actor::System,
         request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        idempotency_key: None,
     };
     Ok(web_forms::submit(&state.store, &ctx, form, lead, meta).await?)
 }
