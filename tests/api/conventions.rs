@@ -303,6 +303,20 @@ async fn retry_after_a_crash_never_shows_an_api_key_secret_again(app: TestApp) {
 }
 both_backends!(retry_after_a_crash_never_shows_an_api_key_secret_again);
 
+async fn retry_after_a_crash_never_answers_a_conversion_with_its_customer(app: TestApp) {
+    let lead = json!({"source": "other", "first_name": "Ivan"});
+    let lead = assert_json(app.post_json("/v1/leads", &lead).await, 201).await;
+    let path = format!("/v1/leads/{}/convert", lead["id"].as_str().unwrap());
+    let post = || send(app.request(Method::POST, &path).header("Idempotency-Key", "crash-5").json(&json!({})));
+    let converted = assert_json(post().await, 200).await;
+    lose_stored_responses(&app).await;
+    let problem = assert_problem(post().await, 409, "idempotency_key_in_use").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.contains("completed"), "the convert made a customer, but the answer was a conversion: {problem}");
+    assert_eq!(customer_count(&app).await, 1, "converted once: {converted}");
+}
+both_backends!(retry_after_a_crash_never_answers_a_conversion_with_its_customer);
+
 async fn parallel_retries_with_one_key_create_one_customer(app: TestApp) {
     let body = person();
     let requests = (0..10)

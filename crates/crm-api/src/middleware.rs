@@ -171,7 +171,7 @@ async fn idempotent(
         Ok(Claim::Done(stored)) => return Ok(req.into_response(replayed(stored))),
         Ok(Claim::Committed { entity_type, entity_id }) => {
             // The first attempt's create committed but its response was never stored.
-            let rebuilt = match replay::created_response(&state.store, ws, &entity_type, entity_id).await {
+            let rebuilt = match replay::created_response(&state.store, ws, req.path(), &entity_type, entity_id).await {
                 Ok(rebuilt) => rebuilt,
                 Err(e) => return Ok(respond(req, e)),
             };

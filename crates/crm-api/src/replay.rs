@@ -17,10 +17,18 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::created;
 
-/// The create response for the record `entity_type`/`id` (the audit event's names). A record
-/// whose create response can't be shown again (an API key's secret is shown only once), or
-/// that no longer exists, is answered 409 `idempotency_key_in_use`.
-pub async fn created_response(store: &Store, ws: WorkspaceId, entity_type: &str, id: Uuid) -> ApiResult<HttpResponse> {
+/// The create response for the record `entity_type`/`id` (the audit event's names), when the
+/// request at `path` is that record's create (`POST /v1/<collection>`). A record whose create
+/// response can't be shown again (an API key's secret is shown only once), that no longer
+/// exists, or that another kind of request made (a lead conversion creates a customer) is
+/// answered 409 `idempotency_key_in_use`.
+pub async fn created_response(
+    store: &Store,
+    ws: WorkspaceId,
+    path: &str,
+    entity_type: &str,
+    id: Uuid,
+) -> ApiResult<HttpResponse> {
     // Deleted records are included: the create happened, the client sees the record as it is.
     let rebuilt = match entity_type {
         "customer" => {
@@ -43,6 +51,10 @@ pub async fn created_response(store: &Store, ws: WorkspaceId, entity_type: &str,
         "user" => users::get(store, ws, UserId(id)).await.map(|r| answer("users", id, r.version, &r)),
         _ => Err(StoreError::NotFound),
     };
+    let rebuilt = rebuilt.and_then(|response| {
+        let location = response.headers().get(actix_web::http::header::LOCATION).and_then(|l| l.to_str().ok());
+        if location == Some(format!("{path}/{id}").as_str()) { Ok(response) } else { Err(StoreError::NotFound) }
+    });
     rebuilt.map_err(|e| match e {
         StoreError::NotFound => ApiError::new(
             ErrorCode::IdempotencyKeyInUse,
