@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::access::Actor;
+use crate::customer::str_enum;
 use crate::{CustomerId, DealId, InteractionId, LeadId, UserId, ValidationErrors};
 
 pub const SUBJECT_MAX: usize = 300;
@@ -41,21 +42,6 @@ pub enum Direction {
     Outbound,
     Internal,
 }
-
-/// `as_str`/`parse` for a snake_case enum, the spelling serde uses.
-macro_rules! str_enum {
-    ($ty:ty { $($variant:ident => $s:literal),* $(,)? }) => {
-        impl $ty {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $s),* }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$variant),)* _ => None }
-            }
-        }
-    };
-}
-pub(crate) use str_enum;
 
 str_enum!(Channel {
     Email => "email", Phone => "phone", Meeting => "meeting", Chat => "chat", Social => "social",

@@ -5,7 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::interaction::{check_text_chars, earliest, str_enum};
+use crate::customer::str_enum;
+use crate::interaction::{check_text_chars, earliest};
 use crate::owner::REASON_MAX;
 use crate::{CustomerId, DealId, LeadId, TaskId, UserId, ValidationErrors};
 
