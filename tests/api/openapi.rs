@@ -131,7 +131,12 @@ async fn served_routes_are_exactly_the_documented_ones() {
     let config = crm_api::config::Config::for_tests(&url);
     let store = crm_store::Store::open(&url, None, 1).expect("a store");
     let state = actix_web::web::Data::from(crm_api::state::AppState::new(&config, store).expect("app state"));
-    let app = init_service(crm_api::startup::app(state, crm_api::openapi::spec(), config.body_limit)).await;
+    let app = init_service(crm_api::startup::app(
+        state,
+        crm_api::startup::Docs::new(&crm_api::openapi::spec()),
+        config.body_limit,
+    ))
+    .await;
 
     let probe = call_service(&app, TestRequest::get().uri("/no-such-route").to_request()).await;
     assert!(probe.response().extensions().get::<Unrouted>().is_some(), "the fallback marks its responses");

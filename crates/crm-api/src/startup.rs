@@ -112,6 +112,25 @@ fn unrouted_response(req: &HttpRequest, routes: &KnownRoutes) -> HttpResponse {
     response
 }
 
+/// The spec and the route table, made once and shared by every worker: the document is large
+/// (a copy per worker cost tens of MB of resident memory) and never changes while running.
+#[derive(Clone)]
+pub struct Docs {
+    json: web::Bytes,
+    routes: web::Data<KnownRoutes>,
+}
+
+impl Docs {
+    pub fn new(spec: &utoipa::openapi::OpenApi) -> Docs {
+        let json = serde_json::to_vec(spec).unwrap_or_default();
+        Docs { json: web::Bytes::from(json), routes: web::Data::new(KnownRoutes::from_spec(spec)) }
+    }
+}
+
+async fn serve_spec(json: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().content_type("application/json").body(json)
+}
+
 async fn docs_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
 }
@@ -120,7 +139,7 @@ async fn docs_redirect() -> HttpResponse {
 /// once per worker; tests build it too, to read the routing table actix really uses.
 pub fn app(
     state: web::Data<AppState>,
-    spec: utoipa::openapi::OpenApi,
+    docs: Docs,
     body_limit: usize,
 ) -> App<
     impl ServiceFactory<
@@ -136,12 +155,14 @@ pub fn app(
             .app_data(state)
             .app_data(web::PayloadConfig::new(body_limit))
             .app_data(path_config())
-            .app_data(web::Data::new(KnownRoutes::from_spec(&spec)))
+            .app_data(docs.routes.clone())
             .wrap(from_fn(request_context))
             .into_utoipa_app(),
     )
     .split_for_parts();
-    app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", spec))
+    let spec = docs.json.clone();
+    app.service(SwaggerUi::new("/docs/{_:.*}").config(utoipa_swagger_ui::Config::from("/openapi.json")))
+        .route("/openapi.json", web::get().to(move || serve_spec(spec.clone())))
         .route("/docs", web::get().to(docs_redirect))
         .default_service(web::to(unknown_route))
 }
@@ -167,10 +188,10 @@ impl Application {
         let state = web::Data::from(AppState::new(&config, store)?);
         let listener = TcpListener::bind(&config.bind).with_context(|| format!("binding {}", config.bind))?;
         let port = listener.local_addr()?.port();
-        let spec = crate::openapi::spec();
+        let docs = Docs::new(&crate::openapi::spec());
         let body_limit = config.body_limit;
         let app_state = state.clone();
-        let server = HttpServer::new(move || app(app_state.clone(), spec.clone(), body_limit))
+        let server = HttpServer::new(move || app(app_state.clone(), docs.clone(), body_limit))
             .workers(config.workers)
             .listen(listener)?
             .run();
