@@ -417,7 +417,7 @@ bench_postgres() {
         psql_bench -v ws="$WS" -v n="$DEALS" -v customers="$CUSTOMERS" -v owners="$OWNERS" \
             -f "$BENCH_DIR/sql/load_deals_pg.sql"
         t1=$(now_ms)
-        psql_bench -c 'VACUUM ANALYZE deals' -c 'VACUUM ANALYZE deal_stage_changes' -c 'VACUUM ANALYZE users'
+        psql_bench -c 'VACUUM ANALYZE deals' -c 'VACUUM ANALYZE deal_stage_changes' -c 'VACUUM ANALYZE users' -c 'VACUUM ANALYZE deal_rollups'
         secs=$(seconds_since "$t0")
         psql_bench -c 'CHECKPOINT'
         row=$(psql_bench -At -c "SELECT count(*) FROM deals WHERE workspace_id = '$WS'")

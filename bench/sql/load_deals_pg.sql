@@ -51,3 +51,18 @@ INSERT INTO deal_stage_changes (id, workspace_id, deal_id, customer_id, from_sta
 SELECT replace(id::text, '-9000-', '-a000-')::uuid, workspace_id, id, customer_id, NULL, stage_id, created_at,
     'system', NULL
 FROM deals WHERE workspace_id = :'ws';
+
+-- The deal rollups the service keeps on every write, rebuilt from the loaded deals (the same
+-- INSERT … SELECT … GROUP BY as the migration 2026-11-25-000008_deal_rollups).
+DELETE FROM deal_rollups WHERE workspace_id = :'ws';
+INSERT INTO deal_rollups (workspace_id, pipeline_id, stage_id, status, owner_key, currency_key, day, deal_count,
+    amount_minor, weighted_minor)
+SELECT d.workspace_id, d.pipeline_id, d.stage_id, d.status, COALESCE(CAST(d.owner_id AS text), ''),
+    COALESCE(d.currency, ''),
+    CASE WHEN d.status = 'open' THEN COALESCE(to_char(d.expected_close_date, 'YYYY-MM-DD'), '')
+         ELSE COALESCE(to_char(d.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), '') END,
+    COUNT(*), SUM(d.amount_minor),
+    SUM(CASE WHEN d.status = 'open' THEN (d.amount_minor * s.win_probability + 50) / 100 ELSE 0 END)
+FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id
+WHERE d.workspace_id = :'ws' AND d.deleted_at IS NULL AND d.status IN ('open', 'won')
+GROUP BY 1, 2, 3, 4, 5, 6, 7;

@@ -31,9 +31,27 @@ SELECT id, row_number() OVER (ORDER BY created_at, id) - 1 AS k FROM users WHERE
     )
 }
 
-/// `owners − 1` bench users, `n` deals and one stage change per deal, in one transaction.
+/// The deal rollups the service keeps on every write, rebuilt from the loaded deals (the same
+/// `INSERT … SELECT … GROUP BY` as the migration `2026-11-25-000008_deal_rollups`).
+fn rollups_sql(workspace: &str) -> String {
+    format!(
+        "DELETE FROM deal_rollups WHERE workspace_id = '{workspace}';
+INSERT INTO deal_rollups (workspace_id, pipeline_id, stage_id, status, owner_key, currency_key, day, deal_count,
+    amount_minor, weighted_minor)
+SELECT d.workspace_id, d.pipeline_id, d.stage_id, d.status, COALESCE(d.owner_id, ''), COALESCE(d.currency, ''),
+    CASE WHEN d.status = 'open' THEN COALESCE(d.expected_close_date, '') ELSE COALESCE(substr(d.closed_at, 1, 10), '') END,
+    COUNT(*), SUM(d.amount_minor),
+    SUM(CASE WHEN d.status = 'open' THEN (d.amount_minor * s.win_probability + 50) / 100 ELSE 0 END)
+FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id
+WHERE d.workspace_id = '{workspace}' AND d.deleted_at IS NULL AND d.status IN ('open', 'won')
+GROUP BY 1, 2, 3, 4, 5, 6, 7;"
+    )
+}
+
+/// `owners − 1` bench users, `n` deals and one stage change per deal, and their rollups, in one transaction.
 fn load_sql(workspace: &str, n: u64, customers: u64, owners: u64) -> String {
     let lookups = lookup_tables(workspace);
+    let rollups = rollups_sql(workspace);
     format!(
         "BEGIN;
 WITH RECURSIVE s(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM s WHERE k < {owners})
@@ -70,6 +88,7 @@ INSERT INTO deal_stage_changes (id, workspace_id, deal_id, customer_id, from_sta
     actor_id)
 SELECT replace(id, '-9000-', '-a000-'), workspace_id, id, customer_id, NULL, stage_id, created_at, 'system', NULL
 FROM deals WHERE workspace_id = '{workspace}';
+{rollups}
 COMMIT;"
     )
 }
@@ -328,6 +347,7 @@ mod tests {
             include_str!("../../migrations/sqlite/2026-11-25-000004_leads/up.sql"),
             include_str!("../../migrations/sqlite/2026-11-25-000005_activities/up.sql"),
             include_str!("../../migrations/sqlite/2026-11-25-000006_segments_timeline/up.sql"),
+            include_str!("../../migrations/sqlite/2026-11-25-000008_deal_rollups/up.sql"),
         ] {
             conn.batch_execute(up)?;
         }

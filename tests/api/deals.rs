@@ -571,3 +571,261 @@ async fn parallel_moves_with_one_version_let_one_win(app: TestApp) {
     }
 }
 both_backends!(parallel_moves_with_one_version_let_one_win);
+
+/// The board and forecast figures recomputed in the test from every live deal (`GET /v1/deals`)
+/// and the pipelines' stages: what the rollups must always add up to.
+struct Expected {
+    probability: std::collections::HashMap<String, i64>,
+}
+
+impl Expected {
+    async fn load(app: &TestApp) -> Expected {
+        let mut probability = std::collections::HashMap::new();
+        for pipeline in app.admin().list_all("/v1/pipelines").await {
+            for stage in pipeline["stages"].as_array().unwrap() {
+                probability
+                    .insert(stage["id"].as_str().unwrap().to_owned(), stage["win_probability"].as_i64().unwrap());
+            }
+        }
+        Expected { probability }
+    }
+
+    fn weighted(&self, deal: &Value) -> i64 {
+        (deal["amount_minor"].as_i64().unwrap() * self.probability[deal["stage_id"].as_str().unwrap()] + 50) / 100
+    }
+
+    fn forecast(&self, deals: &[Value], pipeline: Option<&str>, (from, to): (&str, &str), by_owner: bool) -> Value {
+        type Key = (Option<String>, Option<String>);
+        let mut rows: std::collections::BTreeMap<(bool, Key, bool), [i64; 5]> = Default::default();
+        for d in deals.iter().filter(|d| pipeline.is_none_or(|p| d["pipeline_id"] == p)) {
+            let (open, day) = match d["status"].as_str().unwrap() {
+                "open" => (true, d["expected_close_date"].as_str().map(str::to_owned)),
+                "won" => (false, d["closed_at"].as_str().map(|t| t[..10].to_owned())),
+                _ => continue,
+            };
+            let Some(day) = day.filter(|day| (from..=to).contains(&day.as_str())) else { continue };
+            let period = if by_owner { d["owner_id"].as_str().map(str::to_owned) } else { Some(day[..7].to_owned()) };
+            let currency = d["currency"].as_str().map(str::to_owned);
+            let row = rows.entry((period.is_none(), (period, currency.clone()), currency.is_none())).or_insert([0; 5]);
+            let amount = d["amount_minor"].as_i64().unwrap();
+            if open {
+                row[0] += 1;
+                row[1] += amount;
+                row[2] += self.weighted(d);
+            } else {
+                row[3] += 1;
+                row[4] += amount;
+            }
+        }
+        let mut sorted: Vec<_> = rows.into_iter().collect();
+        sorted.sort_by(|((pn, (p, c), cn), _), ((qn, (q, e), en), _)| (pn, p, cn, c).cmp(&(qn, q, en, e)));
+        Value::Array(
+            sorted
+                .into_iter()
+                .map(|((_, (period, currency), _), n)| {
+                    json!({"period": period, "currency": currency, "open_count": n[0], "open_amount_minor": n[1],
+                           "weighted_amount_minor": n[2], "won_count": n[3], "won_amount_minor": n[4]})
+                })
+                .collect(),
+        )
+    }
+
+    /// `[(stage id, deal_count, amounts)]` of the pipeline's open stages.
+    fn board(&self, deals: &[Value], pipeline: &Value, owner: Option<&str>) -> Vec<(String, i64, Value)> {
+        let open_stages = pipeline["stages"].as_array().unwrap().iter().filter(|s| s["kind"] == "open");
+        open_stages
+            .map(|stage| {
+                let mut sums: std::collections::BTreeMap<(bool, Option<String>), (i64, i64)> = Default::default();
+                let mut count = 0;
+                for d in deals.iter().filter(|d| {
+                    d["stage_id"] == stage["id"] && d["status"] == "open" && owner.is_none_or(|o| d["owner_id"] == o)
+                }) {
+                    count += 1;
+                    let currency = d["currency"].as_str().map(str::to_owned);
+                    let sum = sums.entry((currency.is_none(), currency)).or_insert((0, 0));
+                    sum.0 += d["amount_minor"].as_i64().unwrap();
+                    sum.1 += self.weighted(d);
+                }
+                let amounts = sums
+                    .into_iter()
+                    .map(|((_, currency), (amount, weighted))| {
+                        json!({"currency": currency, "amount_minor": amount, "weighted_minor": weighted})
+                    })
+                    .collect();
+                (stage["id"].as_str().unwrap().to_owned(), count, Value::Array(amounts))
+            })
+            .collect()
+    }
+}
+
+/// Compares the forecast (by month and owner, all pipelines and one) and the boards (all
+/// owners and one) with the figures recomputed from the deals.
+async fn assert_rollups(app: &TestApp, step: &str, (from, to): (&str, &str), owner: &str) {
+    let deals = app.admin().list_all("/v1/deals?limit=200").await;
+    let expected = Expected::load(app).await;
+    let pipelines = app.admin().list_all("/v1/pipelines").await;
+    for pipeline in &pipelines {
+        let id = pipeline["id"].as_str().unwrap();
+        for group in ["month", "owner"] {
+            for filter in [None, Some(id)] {
+                let mut url = format!("/v1/deals/forecast?from={from}&to={to}&group_by={group}");
+                if let Some(p) = filter {
+                    url.push_str(&format!("&pipeline_id={p}"));
+                }
+                let got = assert_json(app.get(&url).await, 200).await;
+                let want = expected.forecast(&deals, filter, (from, to), group == "owner");
+                assert_eq!(got["rows"], want, "{step}: {url}");
+            }
+        }
+        for who in [None, Some(owner)] {
+            let mut url = format!("/v1/pipelines/{id}/board?limit=1");
+            if let Some(o) = who {
+                url.push_str(&format!("&owner_id={o}"));
+            }
+            let got = assert_json(app.get(&url).await, 200).await;
+            let got: Vec<(String, i64, Value)> = got["stages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| {
+                    (
+                        s["stage"]["id"].as_str().unwrap().to_owned(),
+                        s["deal_count"].as_i64().unwrap(),
+                        s["amounts"].clone(),
+                    )
+                })
+                .collect();
+            assert_eq!(got, expected.board(&deals, pipeline, who), "{step}: {url}");
+        }
+    }
+}
+
+/// A deterministic pseudo-random sequence (an LCG): the same steps on every run.
+struct Steps(u64);
+
+impl Steps {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+async fn rollups_follow_every_deal_write(app: TestApp) {
+    let customer_id = customer(&app).await;
+    let sales = default_pipeline(&app).await;
+    let seller = app.create_user("sales").await;
+    let owners = [Some(app.user_id.clone()), Some(seller.id.clone()), None];
+    let other = assert_json(app.post_json("/v1/pipelines", &json!({"name": "Other"})).await, 201).await;
+    let other_id = other["id"].as_str().unwrap().to_owned();
+    let extra = json!({"name": "Extra", "win_probability": 55, "kind": "open"});
+    let other = assert_json(app.post_json(&format!("/v1/pipelines/{other_id}/stages"), &extra).await, 201).await;
+    let extra_stage = stage_id(&other, "Extra");
+    let today = Utc::now().date_naive();
+    let (from, to) = (day(today - chrono::Days::new(40), 0), day(today, 120));
+    let range = (from.as_str(), to.as_str());
+    let close = |k: usize| if k == 0 { Value::Null } else { json!(day(today - chrono::Days::new(60), (k * 7) as u64)) };
+    let stages: Vec<(String, String)> = [&sales, &other]
+        .iter()
+        .flat_map(|p| p["stages"].as_array().unwrap().iter())
+        .map(|s| (s["id"].as_str().unwrap().to_owned(), s["kind"].as_str().unwrap().to_owned()))
+        .collect();
+    let mut rng = Steps(20261125);
+    let mut live: Vec<Value> = Vec::new();
+    let mut deleted: Vec<Value> = Vec::new();
+    let mut seen = [0; 9];
+    for step in 0..60 {
+        let op = if live.len() < 4 { 0 } else { rng.next(9) };
+        let label = format!("step {step} op {op}");
+        let restored_from = deleted.len();
+        match op {
+            0 => {
+                let (stage, kind) = &stages[rng.next(stages.len())];
+                let currency = ["EUR", "USD"].get(rng.next(3));
+                // An amount needs a currency.
+                let amount = if currency.is_some() { 100 + rng.next(100_000) as i64 } else { 0 };
+                let mut body = json!({"title": "r", "customer_id": customer_id, "stage_id": stage,
+                    "pipeline_id": if sales["stages"].to_string().contains(stage.as_str()) { &sales["id"] } else { &other["id"] },
+                    "amount_minor": amount, "currency": currency,
+                    "expected_close_date": close(rng.next(30)), "owner_id": owners[rng.next(3)]});
+                if kind == "lost" {
+                    body["lost_reason"] = json!("price");
+                }
+                live.push(deal(&app, body).await);
+            }
+            1 => {
+                let i = rng.next(live.len());
+                let pipeline = if live[i]["pipeline_id"] == sales["id"] { &sales } else { &other };
+                let target = &pipeline["stages"][rng.next(pipeline["stages"].as_array().unwrap().len())];
+                let mut body = json!({"stage_id": target["id"]});
+                if target["kind"] == "lost" {
+                    body["lost_reason"] = json!("timing");
+                }
+                live[i] = assert_json(move_to(&app, &live[i], body).await, 200).await;
+            }
+            2 | 3 => {
+                let i = rng.next(live.len());
+                let patch = match rng.next(5) {
+                    0 => {
+                        let currency = live[i]["currency"].as_str().unwrap_or("CHF");
+                        json!({"amount_minor": rng.next(50_000) as i64, "currency": currency})
+                    }
+                    1 => json!({"owner_id": owners[rng.next(3)]}),
+                    2 => json!({"expected_close_date": close(rng.next(30))}),
+                    3 => {
+                        let currency = ["EUR", "USD", "GBP"].get(rng.next(4));
+                        match currency {
+                            Some(c) => json!({"currency": c}),
+                            None => json!({"currency": null, "amount_minor": 0}),
+                        }
+                    }
+                    _ => {
+                        json!({"pipeline_id": if live[i]["pipeline_id"] == sales["id"] { &other["id"] } else { &sales["id"] }})
+                    }
+                };
+                live[i] = assert_json(app.patch_json(&path_of(&live[i]), &patch).await, 200).await;
+            }
+            4 => {
+                let gone = live.swap_remove(rng.next(live.len()));
+                assert_no_content(app.delete(&path_of(&gone)).await).await;
+                deleted.push(gone);
+            }
+            5 if !deleted.is_empty() => {
+                let back = deleted.swap_remove(rng.next(deleted.len()));
+                live.push(
+                    assert_json(app.post_json(&format!("{}/restore", path_of(&back)), &json!({})).await, 200).await,
+                );
+            }
+            5 | 6 => {
+                let i = rng.next(live.len());
+                let owner = owners[rng.next(2)].clone();
+                let body = json!({"owner_id": owner, "reason": "territory"});
+                live[i] =
+                    assert_json(app.post_json(&format!("{}/reassign", path_of(&live[i])), &body).await, 200).await;
+            }
+            7 => {
+                let (a, b) = if rng.next(2) == 0 { (0, 1) } else { (1, 0) };
+                let body = json!({"from_owner_id": owners[a], "to_owner_id": owners[b], "reason": "leaving"});
+                assert_json(app.post_json("/v1/reassignments", &body).await, 200).await;
+                live = app.admin().list_all("/v1/deals?limit=200").await;
+            }
+            _ => {
+                let (stage, _) = &stages[rng.next(3)];
+                let patch = json!({"win_probability": rng.next(101)});
+                let path = format!("/v1/pipelines/{}/stages/{stage}", sales["id"].as_str().unwrap());
+                assert_json(app.patch_json(&path, &patch).await, 200).await;
+            }
+        }
+        seen[if op == 5 && deleted.len() == restored_from { 6 } else { op }] += 1;
+        assert_rollups(&app, &label, range, &seller.id).await;
+    }
+    assert!(seen.iter().all(|n| *n > 0), "every kind of write ran: {seen:?}");
+    // The extra stage goes, its deals (deleted ones too) to the other pipeline's first stage.
+    let first = other["stages"][0]["id"].as_str().unwrap();
+    let path = format!("/v1/pipelines/{other_id}/stages/{extra_stage}?move_deals_to={first}");
+    assert_json(app.delete(&path).await, 200).await;
+    assert_rollups(&app, "stage deleted", range, &seller.id).await;
+    let counted =
+        assert_json(app.get(&format!("/v1/pipelines/{}/board", sales["id"].as_str().unwrap())).await, 200).await;
+    assert!(counted["stages"].as_array().unwrap().iter().any(|s| s["deal_count"].as_i64().unwrap() > 0), "{counted}");
+}
+both_backends!(rollups_follow_every_deal_write);

@@ -12,14 +12,14 @@ use crm_domain::pipeline::{Pipeline, Stage, StageKind};
 use crm_domain::{ApiKeyId, CustomerId, DealId, PipelineId, StageId, UserId, ValidationErrors, WorkspaceId};
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Date, Nullable, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::audit::NewAuditRow;
 use crate::query::{keyset, like_pattern};
 use crate::schema::{audit_events, deal_stage_changes, deals};
-use crate::types::{Id, Json, SqlTs, SqlUuid, Ts, now};
+use crate::types::{Id, Json, SqlUuid, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, pipelines, write_tx};
 
 pub(crate) const ENTITY: &str = "deal";
@@ -27,7 +27,8 @@ pub(crate) const ENTITY: &str = "deal";
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = deals)]
 pub(crate) struct DealRow {
-    id: Id,
+    pub(crate) id: Id,
+    pub(crate) workspace_id: Id,
     title: String,
     customer_id: Id,
     pipeline_id: Id,
@@ -317,6 +318,7 @@ macro_rules! insert_deal {
             $c,
         )
         .await?;
+        $crate::deals::add_rollup_of_row!($c, row.workspace_id, row.id, 1, None);
         diesel_async::RunQueryDsl::execute(
             diesel::insert_into($crate::schema::deal_stage_changes::table).values(&prepared.change),
             $c,
@@ -599,6 +601,8 @@ async fn apply(
             .await
             .optional()?;
             if row.is_some() {
+                sub_rollup_of!(c, ws, &current);
+                add_rollup_of_row!(c, Id(ws.0), Id(id.0), 1, None);
                 if let Some(change) = &change {
                     diesel::insert_into(deal_stage_changes::table).values(change).execute(c).await?;
                 }
@@ -655,6 +659,8 @@ pub async fn set_deleted(
         .await
         .optional()?;
         if row.is_some() {
+            sub_rollup_of!(c, ctx.workspace_id, &current);
+            add_rollup_of_row!(c, Id(ctx.workspace_id.0), Id(id.0), 1, None);
             diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
         }
         Ok(row)
@@ -722,28 +728,225 @@ pub async fn stage_changes(
     Ok(rows.into_iter().map(StageChange::from).collect())
 }
 
+// --- Rollups -----------------------------------------------------------------------------------
+// `deal_rollups` holds, per workspace, pipeline, stage, status (open, won), owner, currency and
+// day, the count, amount and weighted amount of the live deals; the forecast and the board sum
+// these few rows instead of every deal. Every write that changes a deal's contribution applies
+// `−old/+new` in its own transaction. Key columns hold '' for "none" (see the migration).
+
+/// Which SQL dialect a write-transaction connection speaks.
+pub(crate) trait Dialect {
+    const POSTGRES: bool;
+}
+impl Dialect for diesel_async::AsyncPgConnection {
+    const POSTGRES: bool = true;
+}
+impl Dialect for crate::db::SqliteConn {
+    const POSTGRES: bool = false;
+}
+pub(crate) fn is_postgres<C: Dialect>(_: &C) -> bool {
+    C::POSTGRES
+}
+
+const ROLLUP_COLUMNS: &str = "INSERT INTO deal_rollups (workspace_id, pipeline_id, stage_id, status, owner_key, \
+     currency_key, day, deal_count, amount_minor, weighted_minor) ";
+const ROLLUP_UPSERT: &str = " ON CONFLICT (workspace_id, pipeline_id, stage_id, status, owner_key, currency_key, day) \
+     DO UPDATE SET deal_count = deal_rollups.deal_count + excluded.deal_count, \
+     amount_minor = deal_rollups.amount_minor + excluded.amount_minor, \
+     weighted_minor = deal_rollups.weighted_minor + excluded.weighted_minor";
+/// What counts: live open and won deals (lost ones appear in neither the board nor the forecast).
+const ROLLUP_COUNTED: &str = "d.deleted_at IS NULL AND d.status IN ('open', 'won')";
+
+/// The key expressions of a deal row `d` (joined to its stage `s`): owner, currency, day.
+fn rollup_keys(postgres: bool) -> (&'static str, &'static str) {
+    if postgres {
+        (
+            "COALESCE(CAST(d.owner_id AS text), '')",
+            "CASE WHEN d.status = 'open' THEN COALESCE(to_char(d.expected_close_date, 'YYYY-MM-DD'), '') \
+             ELSE COALESCE(to_char(d.closed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD'), '') END",
+        )
+    } else {
+        (
+            "COALESCE(d.owner_id, '')",
+            "CASE WHEN d.status = 'open' THEN COALESCE(d.expected_close_date, '') \
+             ELSE COALESCE(substr(d.closed_at, 1, 10), '') END",
+        )
+    }
+}
+
+/// `$n` placeholders for PostgreSQL, `?n` for SQLite.
+fn numbered(sql: String, postgres: bool) -> String {
+    if postgres { sql } else { sql.replace('$', "?") }
+}
+
+/// Adds `$3` × the contribution of deal `$2` as it is now in the transaction (nothing when it
+/// is deleted or lost), attributed to owner key `$4` when given. The caller holds the deal's
+/// row lock (it has just written the row). On PostgreSQL the stage row is share-locked, so a
+/// concurrent win-probability change (which recomputes the stage) is ordered with this write.
+pub(crate) fn row_delta_sql(postgres: bool) -> String {
+    let (owner, day) = rollup_keys(postgres);
+    let lock = if postgres { " FOR SHARE OF s" } else { "" };
+    numbered(
+        format!(
+            "{ROLLUP_COLUMNS}SELECT d.workspace_id, d.pipeline_id, d.stage_id, d.status, COALESCE($4, {owner}), \
+             COALESCE(d.currency, ''), {day}, $3, $3 * d.amount_minor, \
+             $3 * CASE WHEN d.status = 'open' THEN {WEIGHTED} ELSE 0 END \
+             FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id \
+             WHERE d.workspace_id = $1 AND d.id = $2 AND {ROLLUP_COUNTED}{lock}{ROLLUP_UPSERT}"
+        ),
+        postgres,
+    )
+}
+
+/// Adds `$8` × a contribution given by value (a deal as it was before a write).
+pub(crate) fn value_delta_sql(postgres: bool) -> String {
+    let lock = if postgres { " FOR SHARE OF s" } else { "" };
+    numbered(
+        format!(
+            "{ROLLUP_COLUMNS}SELECT $1, $2, $3, $4, $5, $6, $7, $8, $8 * $9, \
+             $8 * CASE WHEN $4 = 'open' THEN ($9 * s.win_probability + 50) / 100 ELSE 0 END \
+             FROM pipeline_stages s WHERE s.id = $3{lock}{ROLLUP_UPSERT}"
+        ),
+        postgres,
+    )
+}
+
+/// Recomputes the rollups of stage `$2` of workspace `$1` from its deals (run after deleting
+/// them): for win-probability changes and deals moved by a stage deletion.
+pub(crate) fn rebuild_stage_sql(postgres: bool) -> String {
+    let (owner, day) = rollup_keys(postgres);
+    numbered(
+        format!(
+            "{ROLLUP_COLUMNS}SELECT d.workspace_id, d.pipeline_id, d.stage_id, d.status, {owner}, \
+             COALESCE(d.currency, ''), {day}, COUNT(*), SUM(d.amount_minor), \
+             SUM(CASE WHEN d.status = 'open' THEN {WEIGHTED} ELSE 0 END) \
+             FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id \
+             WHERE d.workspace_id = $1 AND d.stage_id = $2 AND {ROLLUP_COUNTED} \
+             GROUP BY d.workspace_id, d.pipeline_id, d.stage_id, d.status, 5, 6, 7"
+        ),
+        postgres,
+    )
+}
+
+/// A deal's share of the rollups: `None` when it does not count (deleted or lost).
+pub(crate) struct Contribution {
+    pub(crate) pipeline: Id,
+    pub(crate) stage: Id,
+    pub(crate) status: &'static str,
+    pub(crate) owner: String,
+    pub(crate) currency: String,
+    pub(crate) day: String,
+    pub(crate) amount: i64,
+}
+
+impl Contribution {
+    pub(crate) fn of(deal: &Deal) -> Option<Contribution> {
+        if deal.deleted_at.is_some() {
+            return None;
+        }
+        let day = match deal.status {
+            DealStatus::Open => deal.expected_close_date,
+            DealStatus::Won => deal.closed_at.map(|t| t.date_naive()),
+            DealStatus::Lost => return None,
+        };
+        Some(Contribution {
+            pipeline: Id(deal.pipeline_id.0),
+            stage: Id(deal.stage_id.0),
+            status: deal.status.as_str(),
+            owner: deal.owner_id.map(|u| u.0.hyphenated().to_string()).unwrap_or_default(),
+            currency: deal.currency.clone().unwrap_or_default(),
+            day: day.map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default(),
+            amount: deal.amount_minor,
+        })
+    }
+}
+
+/// Inside a `write_tx!` body (`$c` the backend's connection): adds `$sign` × the contribution
+/// of deal `$deal` as the transaction sees it, optionally under owner key `$owner`
+/// (`Option<String>`). Errors return from the body with `?`.
+macro_rules! add_rollup_of_row {
+    ($c:expr, $ws:expr, $deal:expr, $sign:expr, $owner:expr) => {{
+        let sql = $crate::deals::row_delta_sql($crate::deals::is_postgres(&*$c));
+        let owner: Option<String> = $owner;
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(sql)
+                .bind::<$crate::types::SqlUuid, _>($ws)
+                .bind::<$crate::types::SqlUuid, _>($deal)
+                .bind::<diesel::sql_types::BigInt, _>($sign as i64)
+                .bind::<diesel::sql_types::Nullable<diesel::sql_types::Text>, _>(owner),
+            $c,
+        )
+        .await?;
+    }};
+}
+pub(crate) use add_rollup_of_row;
+
+/// Inside a `write_tx!` body: takes away the contribution of `$deal` (a [`Deal`] as it was
+/// before the write, in workspace `$ws`).
+macro_rules! sub_rollup_of {
+    ($c:expr, $ws:expr, $deal:expr) => {{
+        if let Some(old) = $crate::deals::Contribution::of($deal) {
+            let sql = $crate::deals::value_delta_sql($crate::deals::is_postgres(&*$c));
+            let ws: $crate::types::Id = $crate::types::Id($ws.0);
+            diesel_async::RunQueryDsl::execute(
+                diesel::sql_query(sql)
+                    .bind::<$crate::types::SqlUuid, _>(ws)
+                    .bind::<$crate::types::SqlUuid, _>(old.pipeline)
+                    .bind::<$crate::types::SqlUuid, _>(old.stage)
+                    .bind::<diesel::sql_types::Text, _>(old.status)
+                    .bind::<diesel::sql_types::Text, _>(old.owner)
+                    .bind::<diesel::sql_types::Text, _>(old.currency)
+                    .bind::<diesel::sql_types::Text, _>(old.day)
+                    .bind::<diesel::sql_types::BigInt, _>(-1_i64)
+                    .bind::<diesel::sql_types::BigInt, _>(old.amount),
+                $c,
+            )
+            .await?;
+        }
+    }};
+}
+pub(crate) use sub_rollup_of;
+
+/// Inside a `write_tx!` body: recomputes the rollups of stage `$stage` (a [`StageId`]).
+macro_rules! rebuild_stage_rollups {
+    ($c:expr, $ws:expr, $stage:expr) => {{
+        let (ws, stage): ($crate::types::Id, $crate::types::Id) =
+            ($crate::types::Id($ws.0), $crate::types::Id($stage.0));
+        diesel_async::RunQueryDsl::execute(
+            diesel::delete(
+                $crate::schema::deal_rollups::table
+                    .filter($crate::schema::deal_rollups::workspace_id.eq(ws))
+                    .filter($crate::schema::deal_rollups::stage_id.eq(stage)),
+            ),
+            $c,
+        )
+        .await?;
+        let sql = $crate::deals::rebuild_stage_sql($crate::deals::is_postgres(&*$c));
+        diesel_async::RunQueryDsl::execute(
+            diesel::sql_query(sql).bind::<$crate::types::SqlUuid, _>(ws).bind::<$crate::types::SqlUuid, _>(stage),
+            $c,
+        )
+        .await?;
+    }};
+}
+pub(crate) use rebuild_stage_rollups;
+
 /// A bind parameter of a hand-written aggregate query.
 enum Param {
     Id(Id),
-    Ts(Ts),
-    Date(NaiveDate),
+    Text(String),
 }
 
 fn bind_all<'f, DB>(mut query: BoxedSqlQuery<'f, DB, SqlQuery>, params: &[Param]) -> BoxedSqlQuery<'f, DB, SqlQuery>
 where
-    DB: diesel::backend::Backend
-        + diesel::sql_types::HasSqlType<SqlUuid>
-        + diesel::sql_types::HasSqlType<SqlTs>
-        + diesel::sql_types::HasSqlType<Date>,
+    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<SqlUuid> + diesel::sql_types::HasSqlType<Text>,
     Id: diesel::serialize::ToSql<SqlUuid, DB>,
-    Ts: diesel::serialize::ToSql<SqlTs, DB>,
-    NaiveDate: diesel::serialize::ToSql<Date, DB>,
+    String: diesel::serialize::ToSql<Text, DB>,
 {
     for param in params {
         query = match param {
             Param::Id(id) => query.bind::<SqlUuid, _>(*id),
-            Param::Ts(ts) => query.bind::<SqlTs, _>(*ts),
-            Param::Date(d) => query.bind::<Date, _>(*d),
+            Param::Text(t) => query.bind::<Text, _>(t.clone()),
         };
     }
     query
@@ -796,18 +999,23 @@ pub async fn board(
     let mut conn = store.read().await?;
     let pipeline = pipelines::fetch(&mut conn, ws, pipeline).await?;
     let postgres = !matches!(conn, Conn::Sqlite(_));
-    let mut sql = format!(
-        "SELECT d.stage_id AS stage_id, d.currency AS currency, COUNT(*) AS deal_count, \
-         CAST(SUM(d.amount_minor) AS BIGINT) AS amount_minor, CAST(SUM({WEIGHTED}) AS BIGINT) AS weighted_minor \
-         FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id \
-         WHERE d.workspace_id = ? AND d.pipeline_id = ? AND d.status = 'open' AND d.deleted_at IS NULL"
+    // Summed from the rollups of the pipeline's open deals, a few rows per stage.
+    let mut sql = String::from(
+        "SELECT r.stage_id AS stage_id, NULLIF(r.currency_key, '') AS currency, \
+         CAST(SUM(r.deal_count) AS BIGINT) AS deal_count, CAST(SUM(r.amount_minor) AS BIGINT) AS amount_minor, \
+         CAST(SUM(r.weighted_minor) AS BIGINT) AS weighted_minor \
+         FROM deal_rollups r WHERE r.workspace_id = ? AND r.pipeline_id = ? AND r.status = 'open'",
     );
     let mut params = vec![Param::Id(Id(ws.0)), Param::Id(Id(pipeline.id.0))];
     if let Some(owner) = owner {
-        sql.push_str(" AND d.owner_id = ?");
-        params.push(Param::Id(Id(owner.0)));
+        sql.push_str(" AND r.owner_key = ?");
+        params.push(Param::Text(owner.0.hyphenated().to_string()));
     }
-    sql.push_str(" GROUP BY d.stage_id, d.currency ORDER BY d.currency");
+    // Deals without a currency last, on both databases.
+    sql.push_str(
+        " GROUP BY r.stage_id, r.currency_key HAVING SUM(r.deal_count) <> 0 \
+         ORDER BY CASE WHEN r.currency_key = '' THEN 1 ELSE 0 END, r.currency_key",
+    );
     let sql = placeholders(&sql, postgres);
     let sums: Vec<StageSumRow> =
         per_backend!(&mut conn, |c| bind_all(diesel::sql_query(sql.clone()).into_boxed(), &params).load(c).await)?;
@@ -881,39 +1089,29 @@ pub async fn forecast(
         pipelines::fetch(&mut conn, ws, id).await?;
     }
     let postgres = !matches!(conn, Conn::Sqlite(_));
-    let (open_period, won_period) = match (group_by, postgres) {
-        (ForecastGroup::Month, false) => ("substr(d.expected_close_date, 1, 7)", "substr(d.closed_at, 1, 7)"),
-        (ForecastGroup::Month, true) => {
-            ("to_char(d.expected_close_date, 'YYYY-MM')", "to_char(d.closed_at AT TIME ZONE 'UTC', 'YYYY-MM')")
-        }
-        (ForecastGroup::Owner, false) => ("d.owner_id", "d.owner_id"),
-        (ForecastGroup::Owner, true) => ("CAST(d.owner_id AS TEXT)", "CAST(d.owner_id AS TEXT)"),
+    // Summed from the rollups: their `day` is the close date of open deals and the UTC day of
+    // `closed_at` of won ones, so the range applies per day exactly as on the deals.
+    let period = match group_by {
+        ForecastGroup::Month => "substr(r.day, 1, 7)",
+        ForecastGroup::Owner => "NULLIF(r.owner_key, '')",
     };
-    let in_pipeline = if pipeline.is_some() { " AND d.pipeline_id = ?" } else { "" };
+    let in_pipeline = if pipeline.is_some() { " AND r.pipeline_id = ?" } else { "" };
+    let open = "CASE WHEN r.status = 'open'";
+    let won = "CASE WHEN r.status = 'won'";
     let sql = format!(
-        "SELECT period, currency, CAST(SUM(open_count) AS BIGINT) AS open_count, \
-         CAST(SUM(open_amount) AS BIGINT) AS open_amount_minor, \
-         CAST(SUM(weighted) AS BIGINT) AS weighted_amount_minor, \
-         CAST(SUM(won_count) AS BIGINT) AS won_count, CAST(SUM(won_amount) AS BIGINT) AS won_amount_minor \
-         FROM ( \
-           SELECT {open_period} AS period, d.currency AS currency, 1 AS open_count, d.amount_minor AS open_amount, \
-                  {WEIGHTED} AS weighted, 0 AS won_count, 0 AS won_amount \
-           FROM deals d JOIN pipeline_stages s ON s.id = d.stage_id \
-           WHERE d.workspace_id = ? AND d.deleted_at IS NULL AND d.status = 'open' \
-             AND d.expected_close_date >= ? AND d.expected_close_date <= ?{in_pipeline} \
-           UNION ALL \
-           SELECT {won_period}, d.currency, 0, 0, 0, 1, d.amount_minor \
-           FROM deals d \
-           WHERE d.workspace_id = ? AND d.deleted_at IS NULL AND d.status = 'won' \
-             AND d.closed_at >= ? AND d.closed_at < ?{in_pipeline} \
-         ) f GROUP BY period, currency"
+        "SELECT {period} AS period, NULLIF(r.currency_key, '') AS currency, \
+         CAST(SUM({open} THEN r.deal_count ELSE 0 END) AS BIGINT) AS open_count, \
+         CAST(SUM({open} THEN r.amount_minor ELSE 0 END) AS BIGINT) AS open_amount_minor, \
+         CAST(SUM({open} THEN r.weighted_minor ELSE 0 END) AS BIGINT) AS weighted_amount_minor, \
+         CAST(SUM({won} THEN r.deal_count ELSE 0 END) AS BIGINT) AS won_count, \
+         CAST(SUM({won} THEN r.amount_minor ELSE 0 END) AS BIGINT) AS won_amount_minor \
+         FROM deal_rollups r \
+         WHERE r.workspace_id = ? AND r.status IN ('open', 'won') AND r.day >= ? AND r.day <= ?{in_pipeline} \
+         GROUP BY 1, 2 HAVING SUM(r.deal_count) <> 0"
     );
     let sql = placeholders(&sql, postgres);
-    let start = Ts(from.and_time(chrono::NaiveTime::MIN).and_utc());
-    let end = Ts(to.succ_opt().unwrap_or(to).and_time(chrono::NaiveTime::MIN).and_utc());
-    let mut params = vec![Param::Id(Id(ws.0)), Param::Date(from), Param::Date(to)];
-    params.extend(pipeline.map(|p| Param::Id(Id(p.0))));
-    params.extend([Param::Id(Id(ws.0)), Param::Ts(start), Param::Ts(end)]);
+    let day = |d: NaiveDate| Param::Text(d.format("%Y-%m-%d").to_string());
+    let mut params = vec![Param::Id(Id(ws.0)), day(from), day(to)];
     params.extend(pipeline.map(|p| Param::Id(Id(p.0))));
     let rows: Vec<ForecastSqlRow> =
         per_backend!(&mut conn, |c| bind_all(diesel::sql_query(sql.clone()).into_boxed(), &params).load(c).await)?;

@@ -20,7 +20,13 @@ const BATCH: i64 = 200;
 /// Moves the open records of `$table` owned by `from` to `to`, a batch per transaction, and
 /// evaluates to how many moved. `$open` narrows the rows (e.g. deals still open).
 macro_rules! reassign_all {
-    ($conn:expr, $ctx:expr, $table:ident, $entity:literal, $from:expr, $to:expr, $reason:expr, |$q:ident| $open:expr) => {{
+    ($conn:expr, $ctx:expr, $table:ident, $entity:literal, $from:expr, $to:expr, $reason:expr, |$q:ident| $open:expr) => {
+        reassign_all!($conn, $ctx, $table, $entity, $from, $to, $reason, |$q| $open, |_c, _id| {})
+    };
+    // `$moved` runs in the transaction after each record that moved (`$mc` the connection,
+    // `$mid` its id): deals keep their rollups there.
+    ($conn:expr, $ctx:expr, $table:ident, $entity:literal, $from:expr, $to:expr, $reason:expr, |$q:ident| $open:expr,
+     |$mc:ident, $mid:ident| $moved:block) => {{
         let (ctx, from, to, reason): (&Context, UserId, UserId, &str) = ($ctx, $from, $to, $reason);
         let mut moved: u64 = 0;
         loop {
@@ -35,14 +41,19 @@ macro_rules! reassign_all {
                     .into_boxed();
                 let batch: Vec<(Id, i64)> = $open.load(c).await?;
                 for (id, version) in &batch {
-                    diesel::update($table::table.filter($table::id.eq(*id)).filter($table::version.eq(*version)))
-                        .set((
-                            $table::owner_id.eq(Some(Id(to.0))),
-                            $table::version.eq(version + 1),
-                            $table::updated_at.eq(Ts(at)),
-                        ))
-                        .execute(c)
-                        .await?;
+                    let updated =
+                        diesel::update($table::table.filter($table::id.eq(*id)).filter($table::version.eq(*version)))
+                            .set((
+                                $table::owner_id.eq(Some(Id(to.0))),
+                                $table::version.eq(version + 1),
+                                $table::updated_at.eq(Ts(at)),
+                            ))
+                            .execute(c)
+                            .await?;
+                    if updated > 0 {
+                        let ($mc, $mid) = (&mut *c, *id);
+                        $moved
+                    }
                     let change = Change { field: "owner_id".into(), from: json!(from.0), to: json!(to.0) };
                     let audit = NewAuditRow::new(ctx, $entity, id.0, AuditAction::Reassign, &[change], at)
                         .with_reason(Some(reason.to_owned()));
@@ -77,7 +88,21 @@ pub async fn reassign_all(
     let open_leads = [LeadStatus::New, LeadStatus::Contacted, LeadStatus::Qualified].map(LeadStatus::as_str);
     let leads =
         reassign_all!(&mut conn, ctx, leads, "lead", from, to, reason, |q| q.filter(leads::status.eq_any(open_leads)));
-    let deals = reassign_all!(&mut conn, ctx, deals, "deal", from, to, reason, |q| q
-        .filter(deals::status.eq(DealStatus::Open.as_str())));
+    let (ws, from_key) = (Id(ctx.workspace_id.0), Some(from.0.hyphenated().to_string()));
+    let deals = reassign_all!(
+        &mut conn,
+        ctx,
+        deals,
+        "deal",
+        from,
+        to,
+        reason,
+        |q| q.filter(deals::status.eq(DealStatus::Open.as_str())),
+        |c, id| {
+            // The deal (locked by its update) leaves the old owner's rollups for the new one's.
+            crate::deals::add_rollup_of_row!(c, ws, id, -1, from_key.clone());
+            crate::deals::add_rollup_of_row!(c, ws, id, 1, None);
+        }
+    );
     Ok(ReassignCounts { customers, leads, deals })
 }

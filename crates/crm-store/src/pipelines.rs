@@ -14,7 +14,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::audit::NewAuditRow;
-use crate::schema::{audit_events, deals, pipeline_stages, pipelines, workspaces};
+use crate::schema::{audit_events, deal_rollups, deals, pipeline_stages, pipelines, workspaces};
 use crate::types::{Id, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -415,6 +415,16 @@ async fn save(
         .filter(|s| current.stage(s.id).is_some_and(|old| old != *s))
         .map(|s| stage_row(ws, next.id, s))
         .collect();
+    let mut rollups_stale: Vec<StageId> = next
+        .stages
+        .iter()
+        .filter(|s| current.stage(s.id).is_some_and(|old| old.win_probability != s.win_probability))
+        .map(|s| s.id)
+        .collect();
+    if let Some(removal) = removal {
+        rollups_stale.push(removal.stage);
+        rollups_stale.extend(removal.move_deals_to);
+    }
     write_tx!(conn, |c| {
         // The version check comes first: it also locks the pipeline row until the commit.
         let bumped = diesel::update(
@@ -498,6 +508,10 @@ async fn save(
         }
         for stage in &inserted {
             diesel::insert_into(pipeline_stages::table).values(stage).execute(c).await?;
+        }
+        // The deal rollups of stages whose deals moved or whose weighting changed, recomputed.
+        for stage in &rollups_stale {
+            crate::deals::rebuild_stage_rollups!(c, ws, stage);
         }
         diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
         Ok(true)
@@ -686,6 +700,14 @@ pub async fn delete(store: &Store, ctx: &Context, id: PipelineId, if_match: Opti
         if gone == 0 {
             return Err(StoreError::VersionMismatch { current: current.version + 1 });
         }
+        // Emptied rollup rows of the pipeline (its deals all left it) go with it.
+        diesel::delete(
+            deal_rollups::table
+                .filter(deal_rollups::workspace_id.eq(Id(ctx.workspace_id.0)))
+                .filter(deal_rollups::pipeline_id.eq(Id(id.0))),
+        )
+        .execute(c)
+        .await?;
         diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
         Ok(())
     })

@@ -423,6 +423,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    deal_rollups (workspace_id, pipeline_id, stage_id, status, owner_key, currency_key, day) {
+        workspace_id -> SqlUuid,
+        pipeline_id -> SqlUuid,
+        stage_id -> SqlUuid,
+        status -> Text,
+        owner_key -> Text,
+        currency_key -> Text,
+        day -> Text,
+        deal_count -> BigInt,
+        amount_minor -> BigInt,
+        weighted_minor -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -445,4 +463,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     leads,
     lead_tags,
     form_submissions,
+    deal_rollups,
 );
