@@ -4,12 +4,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_field_error, assert_json, assert_problem, both_backends, header, send};
+use crate::helpers::{TestApp, assert_field_error, assert_json, assert_problem, both_backends, header, id_of, send};
 use crate::pipelines::{default_pipeline, stage_id};
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_owned()
-}
 
 async fn lead(app: &TestApp, body: Value) -> Value {
     assert_json(app.post_json("/v1/leads", &body).await, 201).await

@@ -383,6 +383,11 @@ pub async fn assert_field_error(response: Response, field: &str, code: &str) -> 
     problem
 }
 
+/// The `id` of a record.
+pub fn id_of(record: &Value) -> String {
+    record["id"].as_str().unwrap_or_else(|| panic!("no id in {record}")).to_owned()
+}
+
 /// The `id`s of a list of records.
 pub fn ids(items: &[Value]) -> BTreeSet<String> {
     items.iter().map(|item| item["id"].as_str().expect("an id").to_owned()).collect()

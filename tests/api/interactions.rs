@@ -8,7 +8,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_field_error, assert_json, assert_no_content, assert_problem, both_backends, header, ids, send,
+    TestApp, assert_field_error, assert_json, assert_no_content, assert_problem, both_backends, header, id_of, ids,
+    send,
 };
 
 async fn customer(app: &TestApp, name: &str) -> String {
@@ -23,10 +24,6 @@ fn call(customer_id: &str, occurred_at: &str) -> Value {
 
 async fn post(app: &TestApp, body: &Value) -> Value {
     assert_json(app.post_json("/v1/interactions", body).await, 201).await
-}
-
-fn id_of(item: &Value) -> String {
-    item["id"].as_str().expect("an interaction id").to_owned()
 }
 
 fn path_of(item: &Value) -> String {

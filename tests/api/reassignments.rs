@@ -2,11 +2,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_field_error, assert_json, assert_no_content, assert_problem, both_backends};
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_owned()
-}
+use crate::helpers::{
+    TestApp, assert_field_error, assert_json, assert_no_content, assert_problem, both_backends, id_of,
+};
 
 async fn open_records_move_with_their_history(app: TestApp) {
     let leaving = app.create_user("sales").await;

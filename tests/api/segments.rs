@@ -7,12 +7,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_field_error, assert_json, assert_no_content, assert_problem, both_backends, header, ids, send,
+    TestApp, assert_field_error, assert_json, assert_no_content, assert_problem, both_backends, header, id_of, ids,
+    send,
 };
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_owned()
-}
 
 /// Customers with distinct attributes; returns their ids by name.
 async fn population(app: &TestApp) -> Vec<(&'static str, String)> {

@@ -1,14 +1,10 @@
 //! The customer timeline: every kind of entry, newest first, one cursor across kinds, filtered
 //! by `kinds` and by the caller's scopes, isolated per workspace.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::helpers::{TestApp, assert_json, assert_problem, both_backends};
+use crate::helpers::{TestApp, assert_json, assert_problem, both_backends, id_of};
 use crate::pipelines::{default_pipeline, stage_id};
-
-fn id_of(value: &Value) -> String {
-    value["id"].as_str().expect("an id").to_owned()
-}
 
 /// A customer with two interactions, a task, a deal moved once and a change of its own.
 async fn busy_customer(app: &TestApp) -> String {
