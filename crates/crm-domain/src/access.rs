@@ -34,13 +34,38 @@ impl Role {
     /// The scopes a signed-in user of this role holds.
     pub fn scopes(self) -> Vec<Scope> {
         use Scope::*;
-        let read = [CustomersRead, LeadsRead, DealsRead, InteractionsRead, TasksRead, SegmentsRead, UsersRead];
-        let write = [CustomersWrite, LeadsWrite, DealsWrite, InteractionsWrite, TasksWrite, SegmentsWrite];
+        let read = [
+            CustomersRead,
+            LeadsRead,
+            DealsRead,
+            InteractionsRead,
+            TasksRead,
+            SegmentsRead,
+            UsersRead,
+            PurchasesRead,
+            LoyaltyRead,
+            CouponsRead,
+            AnalyticsRead,
+        ];
+        let write = [
+            CustomersWrite,
+            LeadsWrite,
+            DealsWrite,
+            InteractionsWrite,
+            TasksWrite,
+            SegmentsWrite,
+            PurchasesWrite,
+            LoyaltyWrite,
+            CouponsWrite,
+        ];
         match self {
             Role::Admin => Scope::ALL.to_vec(),
             Role::Manager => read.into_iter().chain(write).chain([SettingsAdmin]).collect(),
             Role::Sales => read.into_iter().chain(write).collect(),
-            Role::Support => read.into_iter().chain([CustomersWrite, InteractionsWrite, TasksWrite]).collect(),
+            Role::Support => read
+                .into_iter()
+                .chain([CustomersWrite, InteractionsWrite, TasksWrite, LoyaltyWrite, CouponsWrite])
+                .collect(),
             Role::Viewer => read.to_vec(),
         }
     }
@@ -83,6 +108,13 @@ scopes! {
     TasksWrite => "tasks:write";
     SegmentsRead => "segments:read" implied by SegmentsWrite;
     SegmentsWrite => "segments:write";
+    PurchasesRead => "purchases:read" implied by PurchasesWrite, doc "Purchases and their refunds.";
+    PurchasesWrite => "purchases:write";
+    LoyaltyRead => "loyalty:read" implied by LoyaltyWrite, doc "Points balances, ledgers and the rewards catalogue.";
+    LoyaltyWrite => "loyalty:write", doc "Redeem and adjust points, manage rewards.";
+    CouponsRead => "coupons:read" implied by CouponsWrite;
+    CouponsWrite => "coupons:write", doc "Manage and redeem coupons.";
+    AnalyticsRead => "analytics:read", doc "Reports: RFM, purchase analytics, funnel and forecast.";
     UsersRead => "users:read" implied by UsersAdmin;
     UsersAdmin => "users:admin", doc "Manage users and API keys.";
     SettingsAdmin => "settings:admin", doc "Configure pipelines and stages, lead scoring rules and web forms.";

@@ -63,4 +63,10 @@ id_types!(
     InteractionId,
     TaskId,
     SegmentId,
+    PurchaseId,
+    RefundId,
+    LedgerEntryId,
+    RewardId,
+    CouponId,
+    CouponRedemptionId,
 );

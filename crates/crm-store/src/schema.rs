@@ -441,6 +441,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    purchases (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        customer_id -> SqlUuid,
+        external_order_id -> Nullable<Text>,
+        channel -> Text,
+        status -> Text,
+        occurred_at -> SqlTs,
+        currency -> Text,
+        subtotal_minor -> BigInt,
+        discount_minor -> BigInt,
+        tax_minor -> BigInt,
+        shipping_minor -> BigInt,
+        total_minor -> BigInt,
+        refunded_minor -> BigInt,
+        coupon_code -> Nullable<Text>,
+        points_earned -> BigInt,
+        points_reversed -> BigInt,
+        metadata -> SqlJson,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    purchase_items (purchase_id, position) {
+        purchase_id -> SqlUuid,
+        position -> Integer,
+        workspace_id -> SqlUuid,
+        sku -> Text,
+        name -> Text,
+        category -> Nullable<Text>,
+        quantity -> Integer,
+        unit_price_minor -> BigInt,
+        line_total_minor -> BigInt,
+        refunded_quantity -> Integer,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    purchase_refunds (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        purchase_id -> SqlUuid,
+        amount_minor -> BigInt,
+        items -> SqlJson,
+        reason -> Nullable<Text>,
+        points_reversed -> BigInt,
+        actor_type -> Text,
+        actor_id -> Nullable<SqlUuid>,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::joinable!(purchase_items -> purchases (purchase_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -464,4 +531,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     lead_tags,
     form_submissions,
     deal_rollups,
+    purchases,
+    purchase_items,
+    purchase_refunds,
 );

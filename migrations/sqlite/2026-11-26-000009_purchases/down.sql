@@ -1,0 +1,3 @@
+DROP TABLE purchase_refunds;
+DROP TABLE purchase_items;
+DROP TABLE purchases;

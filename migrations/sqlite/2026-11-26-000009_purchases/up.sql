@@ -1,0 +1,65 @@
+-- Purchases with their line items and refunds. A purchase is never deleted: a mistake is
+-- refunded, so revenue, points and analytics always agree with the history.
+-- external_order_id is the shop's own order number: unique per workspace, so a re-sent
+-- order is recognised instead of counted twice.
+-- total_minor = sum(line_total_minor) - discount_minor + tax_minor + shipping_minor (checked
+-- in crm-domain); refunded_minor never exceeds total_minor.
+CREATE TABLE purchases (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    customer_id TEXT NOT NULL REFERENCES customers (id),
+    external_order_id TEXT,
+    channel TEXT NOT NULL,
+    status TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    subtotal_minor INTEGER NOT NULL,
+    discount_minor INTEGER NOT NULL,
+    tax_minor INTEGER NOT NULL,
+    shipping_minor INTEGER NOT NULL,
+    total_minor INTEGER NOT NULL CHECK (total_minor >= 0),
+    refunded_minor INTEGER NOT NULL DEFAULT 0 CHECK (refunded_minor BETWEEN 0 AND total_minor),
+    coupon_code TEXT,
+    points_earned INTEGER NOT NULL DEFAULT 0,
+    points_reversed INTEGER NOT NULL DEFAULT 0,
+    metadata TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX purchases_external_order ON purchases (workspace_id, external_order_id)
+    WHERE external_order_id IS NOT NULL;
+CREATE INDEX purchases_occurred ON purchases (workspace_id, occurred_at, id);
+CREATE INDEX purchases_created ON purchases (workspace_id, created_at, id);
+CREATE INDEX purchases_customer_occurred ON purchases (workspace_id, customer_id, occurred_at, id);
+
+-- Line items, in the order the client sent them. refunded_quantity counts item-level refunds.
+CREATE TABLE purchase_items (
+    purchase_id TEXT NOT NULL REFERENCES purchases (id),
+    position INTEGER NOT NULL,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    sku TEXT NOT NULL,
+    name TEXT NOT NULL,
+    category TEXT,
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    unit_price_minor INTEGER NOT NULL CHECK (unit_price_minor >= 0),
+    line_total_minor INTEGER NOT NULL,
+    refunded_quantity INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (purchase_id, position)
+);
+CREATE INDEX purchase_items_category ON purchase_items (workspace_id, category);
+
+-- Refunds, full or partial; each reverses its share of the purchase's points.
+CREATE TABLE purchase_refunds (
+    id TEXT PRIMARY KEY,
+    workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+    purchase_id TEXT NOT NULL REFERENCES purchases (id),
+    amount_minor INTEGER NOT NULL CHECK (amount_minor > 0),
+    items TEXT NOT NULL,
+    reason TEXT,
+    points_reversed INTEGER NOT NULL DEFAULT 0,
+    actor_type TEXT NOT NULL,
+    actor_id TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX purchase_refunds_purchase ON purchase_refunds (purchase_id, created_at);
