@@ -18,6 +18,7 @@ mod leads;
 mod migrations;
 mod openapi;
 mod pipelines;
+mod purchases;
 mod reassignments;
 mod replica;
 mod scoring;

@@ -8,6 +8,7 @@ pub mod deals;
 pub mod interactions;
 pub mod leads;
 pub mod pipelines;
+pub mod purchases;
 pub mod reassignments;
 pub mod scoring_rules;
 pub mod segments;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     leads::configure(cfg);
     scoring_rules::configure(cfg);
     web_forms::configure(cfg);
+    purchases::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
