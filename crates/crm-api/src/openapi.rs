@@ -41,6 +41,7 @@ use crate::error::{ErrorCode, Problem};
         (name = "leads", description = "Prospects with source, status, owner, UTM fields and a score"),
         (name = "scoring-rules", description = "Per-workspace rules that score leads"),
         (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
+        (name = "coupons", description = "Discount codes with validity windows, limits and segment restrictions; validation and idempotent redemption"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

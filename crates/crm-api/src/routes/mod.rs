@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod coupons;
 pub mod customers;
 pub mod deals;
 pub mod interactions;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     leads::configure(cfg);
     scoring_rules::configure(cfg);
     web_forms::configure(cfg);
+    coupons::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
