@@ -173,6 +173,9 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
         statuses.push(("415", vec![UnsupportedMediaType]));
         statuses.push(("422", vec![ValidationFailed, IdempotencyKeyReused]));
     }
+    if op.responses.responses.contains_key("428") {
+        statuses.push(("428", vec![IdempotencyKeyRequired]));
+    }
     if path.starts_with("/v1/") {
         statuses.push(("429", vec![RateLimited]));
     }

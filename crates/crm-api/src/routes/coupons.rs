@@ -301,7 +301,7 @@ pub async fn validate_coupon(
         (status = 201, body = CouponRedemption, headers(("Location" = String), ("ETag" = String))),
         (status = 409, description = "Problem: `coupon_exhausted`, `coupon_limit_reached`, `coupon_already_redeemed`"),
         (status = 422, description = "Problem: `coupon_inactive`, `coupon_not_yet_valid`, `coupon_expired`, `coupon_not_eligible`, `currency_mismatch`, `min_order_not_met`"),
-        (status = 428, description = "Problem: `idempotency_key_required`")
+        (status = 428, description = "No `Idempotency-Key` header")
     )
 )]
 #[post("/coupons/{code}/redeem")]
