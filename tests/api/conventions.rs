@@ -199,7 +199,7 @@ async fn idempotent_post_replays_the_first_response(app: TestApp) {
 both_backends!(idempotent_post_replays_the_first_response);
 
 /// Runs SQL straight on the test database, behind the API's back.
-async fn execute_sql(app: &TestApp, sql: &str) {
+pub(crate) async fn execute_sql(app: &TestApp, sql: &str) {
     let store = crm_store::Store::open(&app.database_url, None, 1).unwrap();
     let mut conn = store.write().await.unwrap();
     match &mut conn {
@@ -211,7 +211,7 @@ async fn execute_sql(app: &TestApp, sql: &str) {
 
 /// What a crash between a request's commit and the storing of its response leaves behind: keys
 /// without a response, claimed long enough ago (> 60 s) that a retry may take them over.
-async fn lose_stored_responses(app: &TestApp) {
+pub(crate) async fn lose_stored_responses(app: &TestApp) {
     let sql = "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, response_headers = NULL, \
                created_at = '2000-01-01T00:00:00.000000Z'";
     execute_sql(app, sql).await;

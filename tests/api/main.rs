@@ -10,6 +10,7 @@ mod auth;
 mod cli;
 mod conventions;
 mod conversion;
+mod coupons;
 mod customers;
 mod deals;
 mod health;

@@ -54,6 +54,11 @@ error_codes! {
     LeadDisqualified => (StatusCode::CONFLICT, "lead_disqualified", "The lead is disqualified"),
     LeadExists => (StatusCode::CONFLICT, "lead_exists", "A live lead already has this email"),
     AlreadyRefunded => (StatusCode::CONFLICT, "already_refunded", "The purchase is refunded in full"),
+    CouponCodeTaken => (StatusCode::CONFLICT, "coupon_code_taken", "A live coupon already has this code"),
+    CouponInUse => (StatusCode::CONFLICT, "coupon_in_use", "The coupon has been redeemed; its terms are fixed"),
+    CouponExhausted => (StatusCode::CONFLICT, "coupon_exhausted", "The coupon has no redemptions left"),
+    CouponLimitReached => (StatusCode::CONFLICT, "coupon_limit_reached", "The customer has used up this coupon"),
+    CouponAlreadyRedeemed => (StatusCode::CONFLICT, "coupon_already_redeemed", "The coupon was already redeemed for this order"),
     IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use", "A request with this idempotency key is still running"),
     VersionMismatch => (StatusCode::PRECONDITION_FAILED, "version_mismatch", "The record has changed since that version"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),
@@ -61,6 +66,13 @@ error_codes! {
     ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The input is invalid"),
     IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "The idempotency key was used for a different request"),
     RefundExceedsRemaining => (StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_remaining", "The refund is more than is left to refund"),
+    CouponInactive => (StatusCode::UNPROCESSABLE_ENTITY, "coupon_inactive", "The coupon is not active"),
+    CouponNotYetValid => (StatusCode::UNPROCESSABLE_ENTITY, "coupon_not_yet_valid", "The coupon is not valid yet"),
+    CouponExpired => (StatusCode::UNPROCESSABLE_ENTITY, "coupon_expired", "The coupon has expired"),
+    CouponNotEligible => (StatusCode::UNPROCESSABLE_ENTITY, "coupon_not_eligible", "The customer may not use this coupon"),
+    CurrencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch", "The order's currency is not the coupon's"),
+    MinOrderNotMet => (StatusCode::UNPROCESSABLE_ENTITY, "min_order_not_met", "The order is below the coupon's minimum"),
+    IdempotencyKeyRequired => (StatusCode::PRECONDITION_REQUIRED, "idempotency_key_required", "This request needs an Idempotency-Key header"),
     RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
     InternalError => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error"),
     ServiceUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "The service is temporarily unavailable"),
@@ -214,6 +226,14 @@ mod tests {
             assert!(seen.insert(code.as_str()), "duplicate code {}", code.as_str());
             assert!(code.as_str().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert!(code.status().is_client_error() || code.status().is_server_error());
+        }
+    }
+
+    #[test]
+    fn every_coupon_refusal_has_its_own_code() {
+        for refusal in crm_domain::coupon::Refusal::ALL {
+            let error = ApiError::from(StoreError::conflict(refusal.code(), refusal.message()));
+            assert_eq!(error.code.as_str(), refusal.code());
         }
     }
 

@@ -42,6 +42,7 @@ use crate::error::{ErrorCode, Problem};
         (name = "scoring-rules", description = "Per-workspace rules that score leads"),
         (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
         (name = "purchases", description = "What customers bought, on which channel, and the refunds that correct it; a purchase is never edited or deleted"),
+        (name = "coupons", description = "Discount codes with validity windows, limits and segment restrictions; validation and idempotent redemption"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]
@@ -172,6 +173,9 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
         statuses.push(("413", vec![PayloadTooLarge]));
         statuses.push(("415", vec![UnsupportedMediaType]));
         statuses.push(("422", vec![ValidationFailed, IdempotencyKeyReused]));
+    }
+    if op.responses.responses.contains_key("428") {
+        statuses.push(("428", vec![IdempotencyKeyRequired]));
     }
     if path.starts_with("/v1/") {
         statuses.push(("429", vec![RateLimited]));

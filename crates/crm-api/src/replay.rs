@@ -3,13 +3,14 @@
 //! is now, its `Location` and `ETag`, as the create handler would have answered.
 
 use actix_web::HttpResponse;
+use crm_domain::coupon::normalise_code;
 use crm_domain::{
-    CustomerId, DealId, InteractionId, LeadId, PipelineId, PurchaseId, ScoringRuleId, SegmentId, TaskId, UserId,
-    WebFormId, WorkspaceId,
+    CouponId, CouponRedemptionId, CustomerId, DealId, InteractionId, LeadId, PipelineId, PurchaseId, ScoringRuleId,
+    SegmentId, TaskId, UserId, WebFormId, WorkspaceId,
 };
 use crm_store::{
-    Store, StoreError, customers, deals, interactions, leads, pipelines, purchases, scoring_rules, segments, tasks,
-    users, web_forms,
+    Store, StoreError, coupons, customers, deals, interactions, leads, pipelines, purchases, scoring_rules, segments,
+    tasks, users, web_forms,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -18,7 +19,8 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::created;
 
 /// The create response for the record `entity_type`/`id` (the audit event's names), when the
-/// request at `path` is that record's create (`POST /v1/<collection>`). A record whose create
+/// request at `path` is that record's create (`POST /v1/<collection>`, or for a coupon
+/// redemption `POST /v1/coupons/{code}/redeem` of its coupon's code). A record whose create
 /// response can't be shown again (an API key's secret is shown only once), that no longer
 /// exists, or that another kind of request made (a lead conversion creates a customer) is
 /// answered 409 `idempotency_key_in_use`.
@@ -50,13 +52,19 @@ pub async fn created_response(
         }
         "purchase" => purchases::get(store, ws, PurchaseId(id)).await.map(|r| answer("purchases", id, r.version, &r)),
         "user" => users::get(store, ws, UserId(id)).await.map(|r| answer("users", id, r.version, &r)),
+        "coupon" => coupons::get(store, ws, CouponId(id), true).await.map(|r| answer("coupons", id, r.version, &r)),
+        "coupon_redemption" => return redemption_response(store, ws, path, CouponRedemptionId(id)).await,
         _ => Err(StoreError::NotFound),
     };
     let rebuilt = rebuilt.and_then(|response| {
         let location = response.headers().get(actix_web::http::header::LOCATION).and_then(|l| l.to_str().ok());
         if location == Some(format!("{path}/{id}").as_str()) { Ok(response) } else { Err(StoreError::NotFound) }
     });
-    rebuilt.map_err(|e| match e {
+    rebuilt.map_err(|e| lost(e, entity_type, id))
+}
+
+fn lost(error: StoreError, entity_type: &str, id: Uuid) -> ApiError {
+    match error {
         StoreError::NotFound => ApiError::new(
             ErrorCode::IdempotencyKeyInUse,
             format!(
@@ -65,7 +73,27 @@ pub async fn created_response(
             ),
         ),
         other => other.into(),
-    })
+    }
+}
+
+/// The answer to `POST /v1/coupons/{code}/redeem` that made redemption `id`, when `path` is a
+/// redeem of that redemption's coupon (codes are fixed once redeemed).
+async fn redemption_response(
+    store: &Store,
+    ws: WorkspaceId,
+    path: &str,
+    id: CouponRedemptionId,
+) -> ApiResult<HttpResponse> {
+    let rebuilt = async {
+        let coupon = coupons::coupon_of_redemption(store, ws, id).await?;
+        let code = path.strip_prefix("/v1/coupons/").and_then(|rest| rest.strip_suffix("/redeem"));
+        if code.and_then(normalise_code).as_deref() != Some(coupon.data.code.as_str()) {
+            return Err(StoreError::NotFound);
+        }
+        let redemption = coupons::get_redemption(store, ws, coupon.id, id).await?;
+        Ok(crate::routes::coupons::redeemed(&redemption))
+    };
+    rebuilt.await.map_err(|e| lost(e, "coupon_redemption", id.0))
 }
 
 fn answer<T: Serialize>(collection: &str, id: Uuid, version: i64, body: &T) -> HttpResponse {

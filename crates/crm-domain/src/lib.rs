@@ -5,6 +5,7 @@ pub mod access;
 pub mod api_key;
 pub mod audit;
 pub mod conversion;
+pub mod coupon;
 pub mod customer;
 pub mod deal;
 pub mod ids;

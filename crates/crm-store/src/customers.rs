@@ -388,6 +388,7 @@ macro_rules! filtered {
         query
     }};
 }
+pub(crate) use filtered;
 
 /// How many customers match a filter, counted by the database.
 pub async fn count(store: &Store, ws: WorkspaceId, filter: &CustomerFilter) -> Result<i64, StoreError> {

@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod conversion;
+pub mod coupons;
 pub mod customers;
 pub mod db;
 pub mod deals;

@@ -1,11 +1,11 @@
-//! Checks that ids a client sends (owners, customers, deals, leads) name live records of the
+//! Checks that ids a client sends (owners, customers, deals, leads, segments) name live records of the
 //! caller's workspace, reported as field errors so the client learns which id is wrong.
 
-use crm_domain::{CustomerId, DealId, LeadId, UserId, ValidationErrors, WorkspaceId};
+use crm_domain::{CustomerId, DealId, LeadId, SegmentId, UserId, ValidationErrors, WorkspaceId};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::schema::{customers, deals, leads, users};
+use crate::schema::{customers, deals, leads, segments, users};
 use crate::types::Id;
 use crate::{Conn, StoreError, per_backend};
 
@@ -66,4 +66,14 @@ pub async fn check_lead(
     errors: &mut ValidationErrors,
 ) -> Result<(), StoreError> {
     check_live!(conn, leads, ws, lead, field, errors, "no such lead in this workspace")
+}
+
+pub async fn check_segment(
+    conn: &mut Conn,
+    ws: WorkspaceId,
+    segment: Option<SegmentId>,
+    field: &str,
+    errors: &mut ValidationErrors,
+) -> Result<(), StoreError> {
+    check_live!(conn, segments, ws, segment, field, errors, "no such segment in this workspace")
 }

@@ -508,6 +508,56 @@ diesel::table! {
 
 diesel::joinable!(purchase_items -> purchases (purchase_id));
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    coupons (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        code -> Text,
+        name -> Nullable<Text>,
+        description -> Nullable<Text>,
+        discount_type -> Text,
+        percent_off -> Nullable<BigInt>,
+        amount_off_minor -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        min_order_minor -> Nullable<BigInt>,
+        valid_from -> Nullable<SqlTs>,
+        valid_until -> Nullable<SqlTs>,
+        max_redemptions -> Nullable<BigInt>,
+        max_redemptions_per_customer -> Nullable<BigInt>,
+        segment_id -> Nullable<SqlUuid>,
+        redemption_count -> BigInt,
+        active -> Bool,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    coupon_redemptions (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        coupon_id -> SqlUuid,
+        customer_id -> SqlUuid,
+        order_amount_minor -> Nullable<BigInt>,
+        currency -> Nullable<Text>,
+        discount_minor -> BigInt,
+        purchase_id -> Nullable<SqlUuid>,
+        external_order_id -> Nullable<Text>,
+        actor_type -> Text,
+        actor_id -> Nullable<SqlUuid>,
+        created_at -> SqlTs,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -534,4 +584,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     purchases,
     purchase_items,
     purchase_refunds,
+    coupons,
+    coupon_redemptions,
 );

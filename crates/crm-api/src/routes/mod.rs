@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod auth;
+pub mod coupons;
 pub mod customers;
 pub mod deals;
 pub mod interactions;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     scoring_rules::configure(cfg);
     web_forms::configure(cfg);
     purchases::configure(cfg);
+    coupons::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
