@@ -119,12 +119,17 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", content).build())
 }
 
-fn header_param(name: &str, description: &str, length: Option<(usize, usize)>) -> utoipa::openapi::path::Parameter {
+fn header_param(
+    name: &str,
+    description: &str,
+    length: Option<(usize, usize)>,
+    required: bool,
+) -> utoipa::openapi::path::Parameter {
     let (min_length, max_length) = length.map_or((None, None), |(min, max)| (Some(min), Some(max)));
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Header)
-        .required(Required::False)
+        .required(if required { Required::True } else { Required::False })
         .description(Some(description))
         .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(min_length).max_length(max_length)))
         .build()
@@ -198,6 +203,7 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
         "X-Request-Id",
         "Echoed in the response when it is 1 to 128 visible ASCII characters; otherwise one is generated.",
         None,
+        false,
     ));
     if *method == HttpMethod::Post && !public {
         parameters.push(header_param(
@@ -208,10 +214,17 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
              now; when that answer can't be rebuilt (an API key's secret is shown only once), 409 \
              `idempotency_key_in_use` says the first request completed but its response was lost.",
             Some((1, 255)),
+            // Operations that answer 428 without it (redeems) need it.
+            op.responses.responses.contains_key("428"),
         ));
     }
     if matches!(method, HttpMethod::Patch | HttpMethod::Delete) || path.ends_with("/restore") {
-        parameters.push(header_param("If-Match", "The `ETag` you read; a stale one is answered 412.", Some((1, 64))));
+        parameters.push(header_param(
+            "If-Match",
+            "The `ETag` you read; a stale one is answered 412.",
+            Some((1, 64)),
+            false,
+        ));
     }
 }
 
