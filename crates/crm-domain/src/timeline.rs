@@ -20,11 +20,18 @@ pub enum TimelineKind {
     DealStageChange,
     /// The customer record itself changed (`data` is the audit event).
     Change,
+    /// Points were earned, redeemed, adjusted, expired or reversed (`data` is the ledger entry).
+    Points,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 4] =
-        [TimelineKind::Interaction, TimelineKind::Task, TimelineKind::DealStageChange, TimelineKind::Change];
+    pub const ALL: [TimelineKind; 5] = [
+        TimelineKind::Interaction,
+        TimelineKind::Task,
+        TimelineKind::DealStageChange,
+        TimelineKind::Change,
+        TimelineKind::Points,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,6 +39,7 @@ impl TimelineKind {
             TimelineKind::Task => "task",
             TimelineKind::DealStageChange => "deal_stage_change",
             TimelineKind::Change => "change",
+            TimelineKind::Points => "points",
         }
     }
 
