@@ -41,6 +41,8 @@ use crate::error::{ErrorCode, Problem};
         (name = "leads", description = "Prospects with source, status, owner, UTM fields and a score"),
         (name = "scoring-rules", description = "Per-workspace rules that score leads"),
         (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
+        (name = "loyalty", description = "The points program: earn rules, tiers, expiry; each customer's balance, ledger, redemptions and adjustments"),
+        (name = "rewards", description = "The rewards catalogue customers redeem points for"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

@@ -3,13 +3,14 @@
 //! is now, its `Location` and `ETag`, as the create handler would have answered.
 
 use actix_web::HttpResponse;
+use crm_domain::loyalty::LedgerWrite;
 use crm_domain::{
-    CustomerId, DealId, InteractionId, LeadId, PipelineId, ScoringRuleId, SegmentId, TaskId, UserId, WebFormId,
-    WorkspaceId,
+    CustomerId, DealId, InteractionId, LeadId, LedgerEntryId, PipelineId, RewardId, ScoringRuleId, SegmentId, TaskId,
+    UserId, WebFormId, WorkspaceId,
 };
 use crm_store::{
-    Store, StoreError, customers, deals, interactions, leads, pipelines, scoring_rules, segments, tasks, users,
-    web_forms,
+    Store, StoreError, customers, deals, interactions, leads, loyalty, pipelines, rewards, scoring_rules, segments,
+    tasks, users, web_forms,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -29,6 +30,9 @@ pub async fn created_response(
     entity_type: &str,
     id: Uuid,
 ) -> ApiResult<HttpResponse> {
+    if entity_type == "loyalty_entry" {
+        return ledger_write_response(store, ws, path, id).await;
+    }
     // Deleted records are included: the create happened, the client sees the record as it is.
     let rebuilt = match entity_type {
         "customer" => {
@@ -49,13 +53,18 @@ pub async fn created_response(
             web_forms::get(store, ws, WebFormId(id), true).await.map(|r| answer("web-forms", id, r.version, &r))
         }
         "user" => users::get(store, ws, UserId(id)).await.map(|r| answer("users", id, r.version, &r)),
+        "reward" => rewards::get(store, ws, RewardId(id), true).await.map(|r| answer("rewards", id, r.version, &r)),
         _ => Err(StoreError::NotFound),
     };
     let rebuilt = rebuilt.and_then(|response| {
         let location = response.headers().get(actix_web::http::header::LOCATION).and_then(|l| l.to_str().ok());
         if location == Some(format!("{path}/{id}").as_str()) { Ok(response) } else { Err(StoreError::NotFound) }
     });
-    rebuilt.map_err(|e| match e {
+    rebuilt.map_err(|e| lost(e, entity_type, id))
+}
+
+fn lost(e: StoreError, entity_type: &str, id: Uuid) -> ApiError {
+    match e {
         StoreError::NotFound => ApiError::new(
             ErrorCode::IdempotencyKeyInUse,
             format!(
@@ -64,7 +73,24 @@ pub async fn created_response(
             ),
         ),
         other => other.into(),
-    })
+    }
+}
+
+/// A redemption or adjustment (`POST /v1/customers/{id}/loyalty/redeem|adjust`) answered again:
+/// its entry, and the balance right after it, as the first answer had them.
+async fn ledger_write_response(store: &Store, ws: WorkspaceId, path: &str, id: Uuid) -> ApiResult<HttpResponse> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let customer = match segments.as_slice() {
+        ["", "v1", "customers", customer, "loyalty", "redeem" | "adjust"] => customer.parse::<CustomerId>().ok(),
+        _ => None,
+    };
+    let entry = match customer {
+        Some(customer) => loyalty::entry(store, ws, customer, LedgerEntryId(id)).await,
+        None => Err(StoreError::NotFound),
+    };
+    entry
+        .map(|entry| crate::routes::loyalty::written(&LedgerWrite { balance: entry.balance_after, entry }))
+        .map_err(|e| lost(e, "loyalty_entry", id))
 }
 
 fn answer<T: Serialize>(collection: &str, id: Uuid, version: i64, body: &T) -> HttpResponse {

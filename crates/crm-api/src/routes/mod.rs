@@ -7,8 +7,10 @@ pub mod customers;
 pub mod deals;
 pub mod interactions;
 pub mod leads;
+pub mod loyalty;
 pub mod pipelines;
 pub mod reassignments;
+pub mod rewards;
 pub mod scoring_rules;
 pub mod segments;
 pub mod system;
@@ -40,6 +42,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     leads::configure(cfg);
     scoring_rules::configure(cfg);
     web_forms::configure(cfg);
+    loyalty::configure(cfg);
+    rewards::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
