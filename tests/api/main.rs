@@ -19,6 +19,7 @@ mod loyalty;
 mod migrations;
 mod openapi;
 mod pipelines;
+mod purchases;
 mod reassignments;
 mod replica;
 mod rewards;

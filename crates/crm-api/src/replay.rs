@@ -5,12 +5,12 @@
 use actix_web::HttpResponse;
 use crm_domain::loyalty::LedgerWrite;
 use crm_domain::{
-    CustomerId, DealId, InteractionId, LeadId, LedgerEntryId, PipelineId, RewardId, ScoringRuleId, SegmentId, TaskId,
-    UserId, WebFormId, WorkspaceId,
+    CustomerId, DealId, InteractionId, LeadId, LedgerEntryId, PipelineId, PurchaseId, RewardId, ScoringRuleId,
+    SegmentId, TaskId, UserId, WebFormId, WorkspaceId,
 };
 use crm_store::{
-    Store, StoreError, customers, deals, interactions, leads, loyalty, pipelines, rewards, scoring_rules, segments,
-    tasks, users, web_forms,
+    Store, StoreError, customers, deals, interactions, leads, loyalty, pipelines, purchases, rewards, scoring_rules,
+    segments, tasks, users, web_forms,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -52,6 +52,7 @@ pub async fn created_response(
         "web_form" => {
             web_forms::get(store, ws, WebFormId(id), true).await.map(|r| answer("web-forms", id, r.version, &r))
         }
+        "purchase" => purchases::get(store, ws, PurchaseId(id)).await.map(|r| answer("purchases", id, r.version, &r)),
         "user" => users::get(store, ws, UserId(id)).await.map(|r| answer("users", id, r.version, &r)),
         "reward" => rewards::get(store, ws, RewardId(id), true).await.map(|r| answer("rewards", id, r.version, &r)),
         _ => Err(StoreError::NotFound),

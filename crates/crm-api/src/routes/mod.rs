@@ -9,6 +9,7 @@ pub mod interactions;
 pub mod leads;
 pub mod loyalty;
 pub mod pipelines;
+pub mod purchases;
 pub mod reassignments;
 pub mod rewards;
 pub mod scoring_rules;
@@ -42,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     leads::configure(cfg);
     scoring_rules::configure(cfg);
     web_forms::configure(cfg);
+    purchases::configure(cfg);
     loyalty::configure(cfg);
     rewards::configure(cfg);
 }
