@@ -458,3 +458,70 @@ async fn the_server_expires_points_in_the_background(app: TestApp) {
     audit_ok(&app).await;
 }
 both_backends!(the_server_expires_points_in_the_background, configure = expiry_every_second);
+
+/// Records a purchase of `items` (`(category, unit price)`, one unit each) and returns it.
+async fn purchase(app: &TestApp, customer: &str, currency: &str, items: &[(&str, i64)], discount: i64) -> Value {
+    let lines: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (category, price))| {
+            json!({"sku": format!("SKU-{i}"), "name": "item", "category": category, "quantity": 1,
+                   "unit_price_minor": price})
+        })
+        .collect();
+    let total: i64 = items.iter().map(|(_, price)| price).sum::<i64>() - discount;
+    let body = json!({"customer_id": customer, "channel": "web", "currency": currency, "items": lines,
+                      "discount_minor": discount, "total_minor": total});
+    assert_json(app.post_json("/v1/purchases", &body).await, 201).await
+}
+
+async fn refund(app: &TestApp, purchase: &Value, body: &Value) -> Value {
+    let path = format!("/v1/purchases/{}/refund", purchase["id"].as_str().unwrap());
+    assert_json(app.post_json(&path, body).await, 200).await
+}
+
+async fn purchases_earn_and_refunds_reverse_their_share(app: TestApp) {
+    put_program(&app, &program()).await;
+    let id = customer(&app).await;
+    // (50.00 shoes × 2 + 10.00 tea) with a 12.00 order discount spread over both: 110 × 0.8 = 88.
+    let shoes = purchase(&app, &id, "EUR", &[("shoes", 5000), ("tea", 1000)], 1200).await;
+    assert_eq!(shoes["points_earned"], 88, "{shoes}");
+    let member = summary(&app, &id).await;
+    assert_eq!((&member["tier"]["name"], &member["points_to_next_tier"]), (&json!("Member"), &json!(12)), "{member}");
+    // 12 more reach Silver exactly at its threshold of 100.
+    assert_eq!(purchase(&app, &id, "EUR", &[("tea", 1200)], 0).await["points_earned"], 12);
+    let silver = summary(&app, &id).await;
+    assert_eq!((&silver["tier"]["name"], &silver["earned_last_12_months"]), (&json!("Silver"), &json!(100)));
+    assert_eq!(purchase(&app, &id, "EUR", &[("tea", 1000)], 0).await["points_earned"], 12, "Silver earns × 1.2");
+    assert_eq!(purchase(&app, &id, "USD", &[("shoes", 10000)], 0).await["points_earned"], 0, "another currency");
+    assert_eq!(summary(&app, &id).await["balance"], 112);
+
+    // Half the money back takes half the points; the rest takes the rest.
+    let half = refund(&app, &shoes, &json!({"amount_minor": 2400})).await;
+    assert_eq!((&half["points_reversed"], &half["refunds"][0]["points_reversed"]), (&json!(44), &json!(44)), "{half}");
+    let rest = refund(&app, &shoes, &json!({})).await;
+    assert_eq!((&rest["points_reversed"], &rest["refunds"][1]["points_reversed"]), (&json!(88), &json!(44)), "{rest}");
+    let after = summary(&app, &id).await;
+    assert_eq!(
+        (&after["balance"], &after["earned_last_12_months"], &after["tier"]["name"]),
+        (&json!(24), &json!(24), &json!("Member")),
+        "the refunded purchase no longer counts: {after}"
+    );
+
+    // Points already spent are not clawed back: the balance stops at zero.
+    let big = purchase(&app, &id, "EUR", &[("tea", 10000)], 0).await;
+    assert_eq!(big["points_earned"], 100);
+    assert_eq!(assert_json(redeem(&app, &id, "spend", &json!({"points": 120})).await, 201).await["balance"], 4);
+    let refunded = refund(&app, &big, &json!({})).await;
+    assert_eq!(refunded["points_reversed"], 4, "{refunded}");
+    let reversals = app.admin().list_all(&format!("/v1/customers/{id}/loyalty/ledger?kind=reverse")).await;
+    assert_eq!((&reversals[0]["points"], &reversals[0]["balance_after"]), (&json!(-4), &json!(0)));
+    assert!(reversals[0]["reason"].as_str().unwrap().starts_with("96 of 100 points could not be reversed"));
+    let last = summary(&app, &id).await;
+    assert_eq!((&last["balance"], &last["earned_last_12_months"]), (&json!(0), &json!(24)), "{last}");
+    let timeline = app.admin().list_all(&format!("/v1/customers/{id}/timeline?kinds=purchase,points&limit=3")).await;
+    assert_eq!(timeline.iter().filter(|e| e["kind"] == "points").count(), 8, "4 earns, 1 redemption, 3 reversals");
+    assert_eq!(timeline.iter().filter(|e| e["kind"] == "purchase").count(), 5);
+    audit_ok(&app).await;
+}
+both_backends!(purchases_earn_and_refunds_reverse_their_share);

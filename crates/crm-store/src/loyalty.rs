@@ -259,8 +259,6 @@ pub(crate) fn insufficient(balance: i64, points: i64) -> StoreError {
 
 /// Inside a `write_tx!` body (`diesel::prelude::*` in scope): evaluates to the workspace's
 /// program settings, `None` when it never saved one.
-// Used by `earn_for_purchase!`, which the purchases store calls.
-#[allow(unused_macros)]
 macro_rules! program_settings {
     ($c:expr, $ws:expr) => {{
         let ws: $crate::types::Id = $ws;
@@ -299,7 +297,6 @@ macro_rules! program_settings {
         }
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use program_settings;
 
 /// Inside a `write_tx!` body: applies a [`NewEntry`] — the guarded balance update, the entry
@@ -477,8 +474,6 @@ macro_rules! open_account {
         balance
     }};
 }
-// Other stores reach it through `earn_for_purchase!` and `reverse_for_refund!`.
-#[allow(unused_imports)]
 pub(crate) use open_account;
 
 /// Inside a `write_tx!` body of a purchase create (`diesel::prelude::*` in scope): credits the
@@ -489,8 +484,6 @@ pub(crate) use open_account;
 /// `$currency: &str`, `$occurred_at: DateTime<Utc>` (the points' expiry counts from it),
 /// `$lines: &[EarnLine]` (category, net amount), `$discount: i64` (order-level discount in
 /// minor units). The tier multiplier is the tier the customer holds before this purchase.
-// The purchases store calls it inside its create transaction.
-#[allow(unused_macros)]
 macro_rules! earn_for_purchase {
     ($c:expr, $ctx:expr, $customer:expr, $purchase:expr, $currency:expr, $occurred_at:expr, $lines:expr, $discount:expr) => {{
         let ctx: &$crate::Context = $ctx;
@@ -536,7 +529,6 @@ macro_rules! earn_for_purchase {
         }
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use earn_for_purchase;
 
 /// Inside a `write_tx!` body of a refund (`diesel::prelude::*` in scope): takes back up to
@@ -547,8 +539,6 @@ pub(crate) use earn_for_purchase;
 /// entry is written even then (with the points it could take, possibly 0) and its reason says
 /// how many could not be reversed; its tier points remove the full `$points` from the tier
 /// window, since the purchase no longer counts.
-// The purchases store calls it inside its refund transaction.
-#[allow(unused_macros)]
 macro_rules! reverse_for_refund {
     ($c:expr, $ctx:expr, $customer:expr, $purchase:expr, $points:expr) => {{
         let ctx: &$crate::Context = $ctx;
@@ -594,8 +584,28 @@ macro_rules! reverse_for_refund {
         }
     }};
 }
-#[allow(unused_imports)]
 pub(crate) use reverse_for_refund;
+
+/// Inside a `write_tx!` body: how many of purchase `$purchase`'s points earlier refunds took
+/// back from the tier window (`i64`), spent or not — what the next refund's share is net of.
+macro_rules! reversal_accounted {
+    ($c:expr, $customer:expr, $purchase:expr) => {{
+        let customer: crm_domain::CustomerId = $customer;
+        let purchase: crm_domain::PurchaseId = $purchase;
+        let tier_points: i64 = diesel_async::RunQueryDsl::get_result(
+            $crate::schema::loyalty_ledger::table
+                .filter($crate::schema::loyalty_ledger::customer_id.eq($crate::types::Id(customer.0)))
+                .filter($crate::schema::loyalty_ledger::kind.eq(crm_domain::loyalty::LedgerKind::Reverse.as_str()))
+                .filter($crate::schema::loyalty_ledger::reference_type.eq("purchase"))
+                .filter($crate::schema::loyalty_ledger::reference_id.eq($crate::types::Id(purchase.0)))
+                .select($crate::loyalty::sum_of("tier_points")),
+            $c,
+        )
+        .await?;
+        -tier_points
+    }};
+}
+pub(crate) use reversal_accounted;
 
 impl EntryRow {
     pub(crate) fn balance_after(&self) -> i64 {
