@@ -219,7 +219,7 @@ pub(crate) async fn lose_stored_responses(app: &TestApp) {
 
 /// Posts `body` to `path` with an Idempotency-Key, after a simulated crash lost the first
 /// response: the retry answers what the first attempt would have, and creates nothing.
-async fn assert_retry_after_crash_rebuilds(app: &TestApp, path: &str, body: &Value) -> Value {
+pub(crate) async fn assert_retry_after_crash_rebuilds(app: &TestApp, path: &str, body: &Value) -> Value {
     let post = || send(app.request(Method::POST, path).header("Idempotency-Key", "crash-1").json(body));
     let first = post().await;
     let (location, etag) = (header(first.headers(), "location"), header(first.headers(), "etag"));

@@ -57,6 +57,13 @@ pub async fn bootstrap(database_url: &str, workspace: &str, email: &str, passwor
     Ok(Bootstrap { workspace_id: made.workspace_id.0, user_id: made.user.id.0, api_key: key })
 }
 
+/// Expires every lot of points due now, in every workspace (for cron, when the server's own
+/// loop is off); safe alongside running servers.
+pub async fn expire_points(database_url: &str) -> anyhow::Result<crm_domain::loyalty::ExpiryReport> {
+    let store = open(database_url).await?;
+    Ok(crm_store::loyalty::expire_due(&store, 500).await?)
+}
+
 /// Creates an API key in a workspace.
 pub async fn create_api_key(
     database_url: &str,

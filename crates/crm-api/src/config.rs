@@ -21,6 +21,9 @@ pub struct Config {
     pub workers: usize,
     pub pool_size: usize,
     pub body_limit: usize,
+    /// Seconds between runs of points expiry on this node (one node runs it per interval);
+    /// 0 turns it off (e.g. when cron runs `crm admin expire-points`).
+    pub points_expiry_interval_secs: u64,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://crm.db";
@@ -78,6 +81,7 @@ impl Config {
             workers: env_number("CRM_WORKERS", cores())?,
             pool_size: env_number("CRM_DB_POOL_SIZE", (cores() * 4).max(4))?,
             body_limit: env_number("CRM_BODY_LIMIT", 1024 * 1024)?,
+            points_expiry_interval_secs: env_number("CRM_POINTS_EXPIRY_INTERVAL_SECS", 3600)?,
         };
         if config.rate_limit_per_second == 0
             || config.rate_limit_burst == 0
@@ -104,6 +108,8 @@ impl Config {
             workers: 2,
             pool_size: 8,
             body_limit: 1024 * 1024,
+            // Tests that need it turn it on; the others keep their databases to themselves.
+            points_expiry_interval_secs: 0,
         }
     }
 }

@@ -50,6 +50,8 @@ enum AdminCommand {
         #[arg(long)]
         expires_in_days: Option<u32>,
     },
+    /// Expire the loyalty points that are due, in every workspace; prints what expired.
+    ExpirePoints,
 }
 
 fn database_url() -> anyhow::Result<String> {
@@ -96,6 +98,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let key =
                 crm_api::admin::create_api_key(&database_url()?, workspace, &name, &scopes, expires_in_days).await?;
             print_json(&key)?;
+        }
+        Command::Admin { command: AdminCommand::ExpirePoints } => {
+            print_json(&crm_api::admin::expire_points(&database_url()?).await?)?;
         }
     }
     Ok(())

@@ -43,6 +43,8 @@ use crate::error::{ErrorCode, Problem};
         (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
         (name = "purchases", description = "What customers bought, on which channel, and the refunds that correct it; a purchase is never edited or deleted"),
         (name = "coupons", description = "Discount codes with validity windows, limits and segment restrictions; validation and idempotent redemption"),
+        (name = "loyalty", description = "The points program: earn rules, tiers, expiry; each customer's balance, ledger, redemptions and adjustments"),
+        (name = "rewards", description = "The rewards catalogue customers redeem points for"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]

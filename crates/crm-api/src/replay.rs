@@ -4,13 +4,14 @@
 
 use actix_web::HttpResponse;
 use crm_domain::coupon::normalise_code;
+use crm_domain::loyalty::LedgerWrite;
 use crm_domain::{
-    CouponId, CouponRedemptionId, CustomerId, DealId, InteractionId, LeadId, PipelineId, PurchaseId, ScoringRuleId,
-    SegmentId, TaskId, UserId, WebFormId, WorkspaceId,
+    CouponId, CouponRedemptionId, CustomerId, DealId, InteractionId, LeadId, LedgerEntryId, PipelineId, PurchaseId,
+    RewardId, ScoringRuleId, SegmentId, TaskId, UserId, WebFormId, WorkspaceId,
 };
 use crm_store::{
-    Store, StoreError, coupons, customers, deals, interactions, leads, pipelines, purchases, scoring_rules, segments,
-    tasks, users, web_forms,
+    Store, StoreError, coupons, customers, deals, interactions, leads, loyalty, pipelines, purchases, rewards,
+    scoring_rules, segments, tasks, users, web_forms,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -54,6 +55,8 @@ pub async fn created_response(
         "user" => users::get(store, ws, UserId(id)).await.map(|r| answer("users", id, r.version, &r)),
         "coupon" => coupons::get(store, ws, CouponId(id), true).await.map(|r| answer("coupons", id, r.version, &r)),
         "coupon_redemption" => return redemption_response(store, ws, path, CouponRedemptionId(id)).await,
+        "loyalty_entry" => return ledger_write_response(store, ws, path, id).await,
+        "reward" => rewards::get(store, ws, RewardId(id), true).await.map(|r| answer("rewards", id, r.version, &r)),
         _ => Err(StoreError::NotFound),
     };
     let rebuilt = rebuilt.and_then(|response| {
@@ -63,8 +66,8 @@ pub async fn created_response(
     rebuilt.map_err(|e| lost(e, entity_type, id))
 }
 
-fn lost(error: StoreError, entity_type: &str, id: Uuid) -> ApiError {
-    match error {
+fn lost(e: StoreError, entity_type: &str, id: Uuid) -> ApiError {
+    match e {
         StoreError::NotFound => ApiError::new(
             ErrorCode::IdempotencyKeyInUse,
             format!(
@@ -94,6 +97,23 @@ async fn redemption_response(
         Ok(crate::routes::coupons::redeemed(&redemption))
     };
     rebuilt.await.map_err(|e| lost(e, "coupon_redemption", id.0))
+}
+
+/// A redemption or adjustment (`POST /v1/customers/{id}/loyalty/redeem|adjust`) answered again:
+/// its entry, and the balance right after it, as the first answer had them.
+async fn ledger_write_response(store: &Store, ws: WorkspaceId, path: &str, id: Uuid) -> ApiResult<HttpResponse> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let customer = match segments.as_slice() {
+        ["", "v1", "customers", customer, "loyalty", "redeem" | "adjust"] => customer.parse::<CustomerId>().ok(),
+        _ => None,
+    };
+    let entry = match customer {
+        Some(customer) => loyalty::entry(store, ws, customer, LedgerEntryId(id)).await,
+        None => Err(StoreError::NotFound),
+    };
+    entry
+        .map(|entry| crate::routes::loyalty::written(&LedgerWrite { balance: entry.balance_after, entry }))
+        .map_err(|e| lost(e, "loyalty_entry", id))
 }
 
 fn answer<T: Serialize>(collection: &str, id: Uuid, version: i64, body: &T) -> HttpResponse {

@@ -19,6 +19,35 @@ use crate::middleware::{gate, request_context};
 use crate::routes::{self, system};
 use crate::state::AppState;
 
+/// The lease every node competes for before expiring points.
+const POINTS_EXPIRY_JOB: &str = "points_expiry";
+/// Customers per read of an expiry run.
+const POINTS_EXPIRY_BATCH: i64 = 500;
+
+/// Expires due points every `interval`, on whichever node claims the run's lease in the
+/// database: with several nodes, one of them runs it per interval.
+async fn expire_points(state: web::Data<AppState>, interval: Duration) {
+    let holder = uuid::Uuid::now_v7().to_string();
+    let ttl = chrono::Duration::from_std(interval).unwrap_or(chrono::Duration::hours(1));
+    loop {
+        match crm_store::loyalty::claim_lease(&state.store, POINTS_EXPIRY_JOB, &holder, ttl).await {
+            Ok(true) => match crm_store::loyalty::expire_due(&state.store, POINTS_EXPIRY_BATCH).await {
+                Ok(report) if report.lots_expired > 0 => log::info!(
+                    "expired {} points in {} lots of {} customers",
+                    report.points_expired,
+                    report.lots_expired,
+                    report.customers
+                ),
+                Ok(_) => {}
+                Err(e) => log::warn!("expiring points: {e}"),
+            },
+            Ok(false) => {}
+            Err(e) => log::warn!("claiming the points expiry lease: {e}"),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
 /// How long idempotency keys are kept.
 const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
@@ -171,6 +200,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    points_expiry: Option<Duration>,
 }
 
 impl Application {
@@ -195,7 +225,8 @@ impl Application {
             .workers(config.workers)
             .listen(listener)?
             .run();
-        Ok(Application { port, server, state })
+        let points_expiry = Some(Duration::from_secs(config.points_expiry_interval_secs)).filter(|d| !d.is_zero());
+        Ok(Application { port, server, state, points_expiry })
     }
 
     pub fn port(&self) -> u16 {
@@ -218,8 +249,12 @@ impl Application {
                 tokio::time::sleep(Duration::from_secs(600)).await;
             }
         });
+        let expiry = self.points_expiry.map(|interval| tokio::spawn(expire_points(self.state.clone(), interval)));
         let result = self.server.await;
         housekeeping.abort();
+        if let Some(expiry) = expiry {
+            expiry.abort();
+        }
         result
     }
 }

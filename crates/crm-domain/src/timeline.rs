@@ -22,15 +22,18 @@ pub enum TimelineKind {
     Change,
     /// The customer bought something (`data` is the purchase as it is now, refunds included).
     Purchase,
+    /// Points were earned, redeemed, adjusted, expired or reversed (`data` is the ledger entry).
+    Points,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 5] = [
+    pub const ALL: [TimelineKind; 6] = [
         TimelineKind::Interaction,
         TimelineKind::Task,
         TimelineKind::DealStageChange,
         TimelineKind::Change,
         TimelineKind::Purchase,
+        TimelineKind::Points,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +43,7 @@ impl TimelineKind {
             TimelineKind::DealStageChange => "deal_stage_change",
             TimelineKind::Change => "change",
             TimelineKind::Purchase => "purchase",
+            TimelineKind::Points => "points",
         }
     }
 
@@ -152,6 +156,6 @@ mod tests {
             assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
             assert_eq!(serde_json::to_value(kind).ok(), Some(Value::from(kind.as_str())));
         }
-        assert_eq!(TimelineKind::parse("points"), None);
+        assert_eq!(TimelineKind::parse("bogus"), None);
     }
 }

@@ -953,7 +953,7 @@ where
 }
 
 /// `?` placeholders as the backend wants them: unchanged for SQLite, `$1…` for PostgreSQL.
-fn placeholders(sql: &str, postgres: bool) -> String {
+pub(crate) fn placeholders(sql: &str, postgres: bool) -> String {
     if !postgres {
         return sql.to_owned();
     }

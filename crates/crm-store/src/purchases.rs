@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use crm_domain::audit::{AuditAction, Change, diff};
+use crm_domain::loyalty::{EarnLine, points_to_reverse};
 use crm_domain::page::Cursor;
 use crm_domain::purchase::{
     Channel, NewPurchase, Purchase, PurchaseFilter, PurchaseItem, PurchaseSort, PurchaseSortField, PurchaseStatus,
@@ -362,9 +363,32 @@ pub async fn create(store: &Store, ctx: &Context, new: NewPurchase) -> Result<Re
     crate::refs::check_customer(&mut conn, ws, Some(new.customer_id), "customer_id", &mut errors).await?;
     errors.into_result(()).map_err(StoreError::Invalid)?;
     let prepared = prepare(ctx, &new)?;
+    let purchase_id = PurchaseId(prepared.row.id.0);
+    let lines: Vec<EarnLine> = new
+        .items
+        .iter()
+        .map(|item| EarnLine { category: item.category.clone(), net_minor: item.line_total_minor })
+        .collect();
     let inserted: Result<PurchaseRow, StoreError> = write_tx!(&mut conn, |c| {
-        let row = crate::purchases::insert_purchase!(c, &prepared);
-        // Statements that must commit with the purchase (earning loyalty points) go here.
+        let mut row = crate::purchases::insert_purchase!(c, &prepared);
+        // The points commit with the purchase, or neither does.
+        let points = crate::loyalty::earn_for_purchase!(
+            c,
+            ctx,
+            new.customer_id,
+            purchase_id,
+            &new.currency,
+            new.occurred_at,
+            &lines,
+            new.discount_minor
+        );
+        if points > 0 {
+            diesel::update(purchases::table.filter(purchases::id.eq(prepared.row.id)))
+                .set(purchases::points_earned.eq(points))
+                .execute(c)
+                .await?;
+            row.points_earned = points;
+        }
         Ok(row)
     });
     match inserted {
@@ -646,8 +670,24 @@ pub async fn refund(
         let prepared = prepare_refund(ctx, &current, &plan, input.reason.clone())?;
         let applied: Option<RefundApplied> = write_tx!(&mut conn, |c| {
             let applied = crate::purchases::apply_refund!(c, &prepared);
-            // Statements that must commit with the refund (reversing the share of
-            // `points_earned` that `applied` stands for) go here, when `applied` is `Some`.
+            if let Some(applied) = &applied {
+                // The refunded share of the points goes with the refund, in the same commit.
+                let accounted = crate::loyalty::reversal_accounted!(c, applied.customer_id, applied.purchase_id);
+                let share =
+                    points_to_reverse(applied.points_earned, accounted, applied.refunded_minor, applied.total_minor);
+                let reversed =
+                    crate::loyalty::reverse_for_refund!(c, ctx, applied.customer_id, applied.purchase_id, share);
+                if reversed > 0 {
+                    diesel::update(purchases::table.filter(purchases::id.eq(prepared.purchase_id)))
+                        .set(purchases::points_reversed.eq(purchases::points_reversed + reversed))
+                        .execute(c)
+                        .await?;
+                    diesel::update(purchase_refunds::table.filter(purchase_refunds::id.eq(prepared.row.id)))
+                        .set(purchase_refunds::points_reversed.eq(reversed))
+                        .execute(c)
+                        .await?;
+                }
+            }
             Ok(applied)
         })?;
         match applied {

@@ -558,6 +558,109 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    loyalty_programs (workspace_id) {
+        workspace_id -> SqlUuid,
+        active -> Bool,
+        currency -> Text,
+        points_per_unit -> BigInt,
+        unit_minor -> BigInt,
+        category_multipliers -> SqlJson,
+        expiry_months -> Nullable<Integer>,
+        tiers -> SqlJson,
+        welcome_bonus -> BigInt,
+        version -> BigInt,
+        updated_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    loyalty_accounts (customer_id) {
+        customer_id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        balance -> BigInt,
+        last_seq -> BigInt,
+        welcome_granted -> Bool,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    loyalty_ledger (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        customer_id -> SqlUuid,
+        seq -> BigInt,
+        kind -> Text,
+        points -> BigInt,
+        balance_after -> BigInt,
+        tier_points -> BigInt,
+        reference_type -> Nullable<Text>,
+        reference_id -> Nullable<SqlUuid>,
+        reason -> Nullable<Text>,
+        expires_at -> Nullable<SqlTs>,
+        actor_type -> Text,
+        actor_id -> Nullable<SqlUuid>,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    loyalty_lots (entry_id) {
+        entry_id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        customer_id -> SqlUuid,
+        points -> BigInt,
+        remaining -> BigInt,
+        expires_at -> Nullable<SqlTs>,
+        expires_sort -> SqlTs,
+        created_at -> SqlTs,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    rewards (id) {
+        id -> SqlUuid,
+        workspace_id -> SqlUuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        cost_points -> BigInt,
+        stock -> Nullable<BigInt>,
+        active -> Bool,
+        version -> BigInt,
+        created_at -> SqlTs,
+        updated_at -> SqlTs,
+        deleted_at -> Nullable<SqlTs>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    job_leases (name) {
+        name -> Text,
+        holder -> Text,
+        locked_until -> SqlTs,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     workspaces,
     users,
@@ -586,4 +689,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     purchase_refunds,
     coupons,
     coupon_redemptions,
+    loyalty_programs,
+    loyalty_accounts,
+    loyalty_ledger,
+    loyalty_lots,
+    rewards,
+    job_leases,
 );

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crm_domain::audit::AuditEvent;
 use crm_domain::deal::StageChange;
 use crm_domain::interaction::Interaction;
+use crm_domain::loyalty::entry_summary;
 use crm_domain::purchase::summary as purchase_summary;
 use crm_domain::task::Task;
 use crm_domain::timeline::{
@@ -61,6 +62,11 @@ pub async fn page(
             TimelineKind::DealStageChange => stage_changes(&mut conn, ws, customer, before, n).await?,
             TimelineKind::Change => changes(&mut conn, ws, customer, before, n).await?,
             TimelineKind::Purchase => purchases(&mut conn, ws, customer, before, n).await?,
+            TimelineKind::Points => crate::loyalty::timeline_rows(&mut conn, ws, customer, before, n)
+                .await?
+                .into_iter()
+                .map(|e| entry(TimelineKind::Points, e.id.0, e.created_at, entry_summary(&e), &e))
+                .collect(),
         });
     }
     Ok(merge_newest_first(sources, n as usize))

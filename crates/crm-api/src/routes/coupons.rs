@@ -21,8 +21,8 @@ use super::interactions::search_query;
 use super::users::PageParams;
 use super::{created, decode_cursor, page_limit, versioned};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::{IfMatch, JsonBody, QueryParams};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{IfMatch, JsonBody, QueryParams, require_idempotency_key};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -313,12 +313,7 @@ pub async fn redeem_coupon(
     body: JsonBody<RedeemInput>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::CouponsWrite)?;
-    if !request.headers().contains_key("idempotency-key") {
-        return Err(ApiError::new(
-            ErrorCode::IdempotencyKeyRequired,
-            "redeeming needs an Idempotency-Key header, so that a retry cannot redeem twice",
-        ));
-    }
+    require_idempotency_key(&request, "redeeming a coupon, so that a retry cannot redeem it twice,")?;
     let redeem = body.0.validate()?;
     let redemption = coupons::redeem(&state.store, &caller.context(), &code, redeem).await?;
     Ok(redeemed(&redemption))

@@ -8,9 +8,11 @@ pub mod customers;
 pub mod deals;
 pub mod interactions;
 pub mod leads;
+pub mod loyalty;
 pub mod pipelines;
 pub mod purchases;
 pub mod reassignments;
+pub mod rewards;
 pub mod scoring_rules;
 pub mod segments;
 pub mod system;
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     web_forms::configure(cfg);
     purchases::configure(cfg);
     coupons::configure(cfg);
+    loyalty::configure(cfg);
+    rewards::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
