@@ -153,12 +153,12 @@ impl FromRequest for IfMatch {
 
 /// 428 `idempotency_key_required` unless the request carries an `Idempotency-Key` (which the
 /// idempotency middleware has already checked and claimed): for writes a blind retry must never
-/// repeat, such as spending points or using a coupon. `why` completes "… needs an Idempotency-Key header".
-pub fn require_idempotency_key(req: &HttpRequest, why: &str) -> Result<(), ApiError> {
+/// repeat, such as spending points or using a coupon.
+pub fn require_idempotency_key(req: &HttpRequest, detail: &str) -> Result<(), ApiError> {
     if req.headers().contains_key("idempotency-key") {
         Ok(())
     } else {
-        Err(ApiError::new(ErrorCode::IdempotencyKeyRequired, format!("{why} needs an Idempotency-Key header")))
+        Err(ApiError::new(ErrorCode::IdempotencyKeyRequired, detail))
     }
 }
 

@@ -313,7 +313,10 @@ pub async fn redeem_coupon(
     body: JsonBody<RedeemInput>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::CouponsWrite)?;
-    require_idempotency_key(&request, "redeeming a coupon, so that a retry cannot redeem it twice,")?;
+    require_idempotency_key(
+        &request,
+        "redeeming needs an Idempotency-Key header, so that a retry cannot redeem twice",
+    )?;
     let redeem = body.0.validate()?;
     let redemption = coupons::redeem(&state.store, &caller.context(), &code, redeem).await?;
     Ok(redeemed(&redemption))

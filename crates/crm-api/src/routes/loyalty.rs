@@ -205,7 +205,10 @@ pub async fn redeem_points(
     body: JsonBody<Redeem>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::LoyaltyWrite)?;
-    require_idempotency_key(&req, "redeeming points, so that a retry never spends twice,")?;
+    require_idempotency_key(
+        &req,
+        "redeeming points needs an Idempotency-Key header, so that a retry never spends twice",
+    )?;
     let request = body.0.validate()?;
     let write = loyalty::redeem(&state.store, &caller.context(), id.into_inner(), request).await?;
     Ok(written(&write))
