@@ -41,6 +41,7 @@ use crate::error::{ErrorCode, Problem};
         (name = "leads", description = "Prospects with source, status, owner, UTM fields and a score"),
         (name = "scoring-rules", description = "Per-workspace rules that score leads"),
         (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
+        (name = "analytics", description = "RFM segmentation and purchase analytics, computed from the purchases"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]
@@ -171,6 +172,9 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
         statuses.push(("413", vec![PayloadTooLarge]));
         statuses.push(("415", vec![UnsupportedMediaType]));
         statuses.push(("422", vec![ValidationFailed, IdempotencyKeyReused]));
+    }
+    if path.starts_with("/v1/analytics/") || path.ends_with("/rfm") {
+        statuses.push(("422", vec![CurrencyRequired]));
     }
     if path.starts_with("/v1/") {
         statuses.push(("429", vec![RateLimited]));

@@ -2,6 +2,7 @@
 //! Pure code: no database, no HTTP. Everything here is unit-tested in place.
 
 pub mod access;
+pub mod analytics;
 pub mod api_key;
 pub mod audit;
 pub mod conversion;
@@ -15,6 +16,7 @@ pub mod page;
 pub mod patch;
 pub mod pipeline;
 pub mod record_schema;
+pub mod rfm;
 pub mod scoring;
 pub mod segment;
 pub mod task;

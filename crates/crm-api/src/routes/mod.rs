@@ -1,6 +1,7 @@
 //! One module per resource, each with its handlers and a `configure` that registers them.
 //! Shared here: response builders and list parameters.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod auth;
 pub mod customers;
@@ -40,6 +41,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     leads::configure(cfg);
     scoring_rules::configure(cfg);
     web_forms::configure(cfg);
+    analytics::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
