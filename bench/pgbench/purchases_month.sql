@@ -1,0 +1,6 @@
+-- purchases_month: the statement crm-store sends (crates/crm-store/src/analytics.rs), in the same read-only
+-- transaction with JIT off. Regenerate when that SQL changes.
+BEGIN TRANSACTION READ ONLY;
+SET LOCAL jit = off;
+WITH o AS (SELECT p.customer_id AS customer_id, to_char(p.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM') AS k, COUNT(*) AS n, SUM(p.total_minor - p.refunded_minor) AS rev FROM purchases p WHERE p.workspace_id = :ws AND p.currency = :currency AND p.occurred_at >= :start AND p.occurred_at < :end AND (p.refunded_minor < p.total_minor OR p.total_minor = 0) AND NOT EXISTS (SELECT 1 FROM customers dc WHERE dc.workspace_id = :ws AND dc.id = p.customer_id AND dc.deleted_at IS NOT NULL) GROUP BY 1, 2), t AS (SELECT customer_id, SUM(n) AS n, SUM(rev) AS rev FROM o GROUP BY customer_id) SELECT CAST(0 AS BIGINT) AS total, k AS key, CAST(SUM(rev) AS BIGINT) AS revenue, CAST(SUM(n) AS BIGINT) AS orders, COUNT(*) AS customers, CAST(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_customers FROM o GROUP BY k UNION ALL SELECT CAST(1 AS BIGINT) AS total, NULL AS key, CAST(COALESCE(SUM(rev), 0) AS BIGINT) AS revenue, CAST(COALESCE(SUM(n), 0) AS BIGINT) AS orders, COUNT(*) AS customers, CAST(COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS repeat_customers FROM t;
+COMMIT;
