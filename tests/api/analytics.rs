@@ -110,7 +110,10 @@ struct Rfm {
     never_bought: String,
 }
 
-const EXPECTED: [(usize, &str, u8, u8, u8, i64, i64, &str); 10] = [
+/// (customer, last purchase day, R, F, M, orders, net revenue, segment)
+type Expected = (usize, &'static str, u8, u8, u8, i64, i64, &'static str);
+
+const EXPECTED: [Expected; 10] = [
     (1, "2026-05-01", 5, 5, 5, 6, 10_000, "champions"),
     (2, "2026-06-01", 5, 1, 1, 1, 1_000, "new"),
     (3, "2026-01-01", 4, 3, 2, 3, 4_000, "potential_loyalist"),
@@ -161,7 +164,7 @@ async fn rfm_history(app: &TestApp) -> Rfm {
     Rfm { c, deleted, never_bought }
 }
 
-fn check_score(row: &Value, expected: &(usize, &str, u8, u8, u8, i64, i64, &str), c: &[String]) {
+fn check_score(row: &Value, expected: &Expected, c: &[String]) {
     let &(i, last, r, f, m, orders, revenue, segment) = expected;
     let ctx = format!("c{i}: {row}");
     assert_eq!(row["customer_id"], c[i], "{ctx}");
