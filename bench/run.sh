@@ -349,9 +349,7 @@ run_heavy_ref() {
 }
 
 deals_suite() {
-    local forecast="/v1/deals/forecast?from=$FORECAST_FROM&to=$FORECAST_TO&group_by" start end group
-    start="${FORECAST_FROM}T00:00:00.000000Z"
-    end="$(date -u -d "$FORECAST_TO + 1 day" +%F)T00:00:00.000000Z"
+    local forecast="/v1/deals/forecast?from=$FORECAST_FROM&to=$FORECAST_TO&group_by" group
     for group in month owner; do
         check 200 GET "$forecast=$group"
         python3 - "$TMP/check.json" "$group" <<'PY' || die "the $group forecast is empty"
@@ -369,8 +367,7 @@ PY
     # The heavy endpoints run on HEAVY_CONNECTIONS (service and reference alike) and may take
     # seconds each on SQLite: wrk's 2 s timeout would drop them.
     for group in month owner; do
-        run_heavy_ref "forecast_$group" forecast "ws=$WS" "from=$FORECAST_FROM" "to=$FORECAST_TO" "ws=$WS" \
-            "start=$start" "end=$end"
+        run_heavy_ref "forecast_$group" forecast "ws=$WS" "from=$FORECAST_FROM" "to=$FORECAST_TO"
         RUN_CONNECTIONS=$HEAVY_CONNECTIONS RUN_TIMEOUT=60s BENCH_PATH="$forecast=$group" \
             run_wrk "forecast_$group" path.lua
     done

@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use crm_api::config::Config;
+use diesel_async::SimpleAsyncConnection;
 use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_any_problem, assert_field_error, assert_json, assert_problem, both_backends, execute_sql, header,
-    send,
+    TestApp, assert_any_problem, assert_field_error, assert_json, assert_problem, both_backends, header, send,
 };
 
 fn person() -> Value {
@@ -197,6 +197,17 @@ async fn idempotent_post_replays_the_first_response(app: TestApp) {
     assert_eq!(assert_json(replay, 201).await["id"], created["id"]);
 }
 both_backends!(idempotent_post_replays_the_first_response);
+
+/// Runs SQL straight on the test database, behind the API's back.
+async fn execute_sql(app: &TestApp, sql: &str) {
+    let store = crm_store::Store::open(&app.database_url, None, 1).unwrap();
+    let mut conn = store.write().await.unwrap();
+    match &mut conn {
+        crm_store::Conn::Pg(c) => c.batch_execute(sql).await.unwrap(),
+        crm_store::Conn::Sqlite(c) => c.batch_execute(sql).await.unwrap(),
+        crm_store::Conn::PgShared(_) => panic!("a write connection is never the shared one"),
+    }
+}
 
 /// What a crash between a request's commit and the storing of its response leaves behind: keys
 /// without a response, claimed long enough ago (> 60 s) that a retry may take them over.

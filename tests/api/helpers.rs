@@ -304,17 +304,6 @@ impl TestApp {
     }
 }
 
-/// Runs SQL straight on the test database, behind the API's back.
-pub async fn execute_sql(app: &TestApp, sql: &str) {
-    let store = crm_store::Store::open(&app.database_url, None, 1).unwrap();
-    let mut conn = store.write().await.unwrap();
-    match &mut conn {
-        crm_store::Conn::Pg(c) => c.batch_execute(sql).await.unwrap(),
-        crm_store::Conn::Sqlite(c) => c.batch_execute(sql).await.unwrap(),
-        crm_store::Conn::PgShared(_) => panic!("a write connection is never the shared one"),
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Assertions
 

@@ -19,6 +19,7 @@ mod leads;
 mod migrations;
 mod openapi;
 mod pipelines;
+mod purchases;
 mod reassignments;
 mod replica;
 mod scoring;

@@ -14,15 +14,34 @@ use crate::error::{ApiError, ErrorCode};
 
 fn payload_error(e: &actix_web::Error) -> ApiError {
     if e.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than the limit of this endpoint")
+        too_large()
     } else {
         ApiError::new(ErrorCode::MalformedJson, format!("the body could not be read: {e}"))
     }
 }
 
-/// Reads the whole body, within the configured limit.
+/// The body limit of `POST /v1/purchases/batch`: 500 purchases of up to 200 lines each.
+pub const BATCH_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+/// Routes allowed a larger body than the service-wide limit. Middleware reads a body before
+/// routing, when the route's own `PayloadConfig` is not visible yet, so it asks here.
+fn large_body_limit(path: &str) -> Option<usize> {
+    (path == "/v1/purchases/batch").then_some(BATCH_BODY_LIMIT)
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(ErrorCode::PayloadTooLarge, "the body is larger than the limit of this endpoint")
+}
+
+/// Reads the whole body, within the configured limit (or the route's larger one).
 pub async fn read_body(req: &HttpRequest, payload: &mut Payload) -> Result<Bytes, ApiError> {
-    Bytes::from_request(req, payload).await.map_err(|e| payload_error(&e))
+    match large_body_limit(req.path()) {
+        Some(limit) => {
+            let stream = web::Payload::from_request(req, payload).await.map_err(|e| payload_error(&e))?;
+            stream.to_bytes_limited(limit).await.map_err(|_| too_large())?.map_err(|e| payload_error(&e))
+        }
+        None => Bytes::from_request(req, payload).await.map_err(|e| payload_error(&e)),
+    }
 }
 
 /// A JSON body (`application/json` or any `+json` type such as `application/merge-patch+json`).
@@ -36,6 +55,20 @@ fn is_json(req: &HttpRequest) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
+fn decode_json<T: DeserializeOwned>(json: bool, bytes: &[u8]) -> Result<T, ApiError> {
+    if !json {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "send the body as `Content-Type: application/json`",
+        ));
+    }
+    match crm_domain::patch::decode_slice::<T>(bytes) {
+        Ok(value) => Ok(value),
+        Err(Some(errors)) => Err(errors.into()),
+        Err(None) => Err(ApiError::new(ErrorCode::MalformedJson, "the body is not valid JSON")),
+    }
+}
+
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
@@ -45,17 +78,28 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let read = Bytes::from_request(req, payload);
         Box::pin(async move {
             let bytes = read.await.map_err(|e| payload_error(&e))?;
-            if !json {
-                return Err(ApiError::new(
-                    ErrorCode::UnsupportedMediaType,
-                    "send the body as `Content-Type: application/json`",
-                ));
+            decode_json(json, &bytes).map(JsonBody)
+        })
+    }
+}
+
+/// A JSON body that may be left out: no body at all (or `null`) is `T::default()`, e.g. a
+/// refund of everything left; any other body is read exactly as [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJsonBody<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let read = Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = read.await.map_err(|e| payload_error(&e))?;
+            if bytes.is_empty() {
+                return Ok(OptionalJsonBody(T::default()));
             }
-            match crm_domain::patch::decode_slice::<T>(&bytes) {
-                Ok(value) => Ok(JsonBody(value)),
-                Err(Some(errors)) => Err(errors.into()),
-                Err(None) => Err(ApiError::new(ErrorCode::MalformedJson, "the body is not valid JSON")),
-            }
+            decode_json::<Option<T>>(json, &bytes).map(|value| OptionalJsonBody(value.unwrap_or_default()))
         })
     }
 }

@@ -41,6 +41,7 @@ use crate::error::{ErrorCode, Problem};
         (name = "leads", description = "Prospects with source, status, owner, UTM fields and a score"),
         (name = "scoring-rules", description = "Per-workspace rules that score leads"),
         (name = "web-forms", description = "Public lead capture: forms, their tokens and allowed origins"),
+        (name = "purchases", description = "What customers bought, on which channel, and the refunds that correct it; a purchase is never edited or deleted"),
         (name = "analytics", description = "RFM segmentation and purchase analytics, computed from the purchases"),
         (name = "system", description = "Health, readiness and metrics"),
     )

@@ -4,12 +4,12 @@
 
 use actix_web::HttpResponse;
 use crm_domain::{
-    CustomerId, DealId, InteractionId, LeadId, PipelineId, ScoringRuleId, SegmentId, TaskId, UserId, WebFormId,
-    WorkspaceId,
+    CustomerId, DealId, InteractionId, LeadId, PipelineId, PurchaseId, ScoringRuleId, SegmentId, TaskId, UserId,
+    WebFormId, WorkspaceId,
 };
 use crm_store::{
-    Store, StoreError, customers, deals, interactions, leads, pipelines, scoring_rules, segments, tasks, users,
-    web_forms,
+    Store, StoreError, customers, deals, interactions, leads, pipelines, purchases, scoring_rules, segments, tasks,
+    users, web_forms,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -48,6 +48,7 @@ pub async fn created_response(
         "web_form" => {
             web_forms::get(store, ws, WebFormId(id), true).await.map(|r| answer("web-forms", id, r.version, &r))
         }
+        "purchase" => purchases::get(store, ws, PurchaseId(id)).await.map(|r| answer("purchases", id, r.version, &r)),
         "user" => users::get(store, ws, UserId(id)).await.map(|r| answer("users", id, r.version, &r)),
         _ => Err(StoreError::NotFound),
     };

@@ -19,6 +19,8 @@ pub enum AuditAction {
     Restore,
     /// The owner changed hands (`reason` says why).
     Reassign,
+    /// Money (and possibly units) of a purchase given back (`reason` says why).
+    Refund,
 }
 
 impl AuditAction {
@@ -29,13 +31,21 @@ impl AuditAction {
             AuditAction::Delete => "delete",
             AuditAction::Restore => "restore",
             AuditAction::Reassign => "reassign",
+            AuditAction::Refund => "refund",
         }
     }
 
     pub fn parse(s: &str) -> Option<AuditAction> {
-        [AuditAction::Create, AuditAction::Update, AuditAction::Delete, AuditAction::Restore, AuditAction::Reassign]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [
+            AuditAction::Create,
+            AuditAction::Update,
+            AuditAction::Delete,
+            AuditAction::Restore,
+            AuditAction::Reassign,
+            AuditAction::Refund,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
     }
 }
 

@@ -15,6 +15,7 @@ pub mod owner;
 pub mod page;
 pub mod patch;
 pub mod pipeline;
+pub mod purchase;
 pub mod record_schema;
 pub mod rfm;
 pub mod scoring;

@@ -20,11 +20,18 @@ pub enum TimelineKind {
     DealStageChange,
     /// The customer record itself changed (`data` is the audit event).
     Change,
+    /// The customer bought something (`data` is the purchase as it is now, refunds included).
+    Purchase,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 4] =
-        [TimelineKind::Interaction, TimelineKind::Task, TimelineKind::DealStageChange, TimelineKind::Change];
+    pub const ALL: [TimelineKind; 5] = [
+        TimelineKind::Interaction,
+        TimelineKind::Task,
+        TimelineKind::DealStageChange,
+        TimelineKind::Change,
+        TimelineKind::Purchase,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -32,6 +39,7 @@ impl TimelineKind {
             TimelineKind::Task => "task",
             TimelineKind::DealStageChange => "deal_stage_change",
             TimelineKind::Change => "change",
+            TimelineKind::Purchase => "purchase",
         }
     }
 
@@ -51,7 +59,7 @@ impl TimelineKind {
 }))]
 pub struct TimelineEntry {
     pub kind: TimelineKind,
-    /// The id of the underlying record (interaction, task, stage change or audit event).
+    /// The id of the underlying record (interaction, task, stage change, audit event or purchase).
     pub id: Uuid,
     pub occurred_at: DateTime<Utc>,
     /// One line for people.
@@ -144,6 +152,6 @@ mod tests {
             assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
             assert_eq!(serde_json::to_value(kind).ok(), Some(Value::from(kind.as_str())));
         }
-        assert_eq!(TimelineKind::parse("purchase"), None);
+        assert_eq!(TimelineKind::parse("points"), None);
     }
 }

@@ -12,6 +12,24 @@ use crate::schema::audit_events;
 use crate::types::{Id, Json, Ts};
 use crate::{Context, Store, StoreError, per_backend};
 
+/// The `actor_type`/`actor_id` columns of an actor.
+pub(crate) fn actor_columns(actor: Actor) -> (&'static str, Option<Id>) {
+    match actor {
+        Actor::User(id) => ("user", Some(Id(id.0))),
+        Actor::ApiKey(id) => ("api_key", Some(Id(id.0))),
+        Actor::System => ("system", None),
+    }
+}
+
+/// The actor that `actor_columns` stored.
+pub(crate) fn actor_of(actor_type: &str, actor_id: Option<Id>) -> Actor {
+    match (actor_type, actor_id) {
+        ("user", Some(id)) => Actor::User(UserId(id.0)),
+        ("api_key", Some(id)) => Actor::ApiKey(ApiKeyId(id.0)),
+        _ => Actor::System,
+    }
+}
+
 #[derive(Insertable)]
 #[diesel(table_name = audit_events)]
 pub(crate) struct NewAuditRow {
@@ -38,11 +56,7 @@ impl NewAuditRow {
         changes: &[Change],
         at: DateTime<Utc>,
     ) -> Self {
-        let (actor_type, actor_id) = match ctx.actor {
-            Actor::User(id) => ("user", Some(Id(id.0))),
-            Actor::ApiKey(id) => ("api_key", Some(Id(id.0))),
-            Actor::System => ("system", None),
-        };
+        let (actor_type, actor_id) = actor_columns(ctx.actor);
         NewAuditRow {
             id: Id(Uuid::now_v7()),
             workspace_id: Id(ctx.workspace_id.0),
@@ -89,11 +103,7 @@ pub(crate) struct AuditRow {
 impl TryFrom<AuditRow> for AuditEvent {
     type Error = StoreError;
     fn try_from(row: AuditRow) -> Result<Self, StoreError> {
-        let actor = match (row.actor_type.as_str(), row.actor_id) {
-            ("user", Some(id)) => Actor::User(UserId(id.0)),
-            ("api_key", Some(id)) => Actor::ApiKey(ApiKeyId(id.0)),
-            _ => Actor::System,
-        };
+        let actor = actor_of(&row.actor_type, row.actor_id);
         Ok(AuditEvent {
             id: AuditEventId(row.id.0),
             action: AuditAction::parse(&row.action)

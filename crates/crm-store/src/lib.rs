@@ -19,6 +19,7 @@ pub mod leads;
 pub mod migrations;
 pub mod ownership;
 pub mod pipelines;
+pub mod purchases;
 mod query;
 pub mod refs;
 pub mod schema;

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use crm_domain::audit::AuditEvent;
 use crm_domain::deal::StageChange;
 use crm_domain::interaction::Interaction;
+use crm_domain::purchase::summary as purchase_summary;
 use crm_domain::task::Task;
 use crm_domain::timeline::{
     TimelineEntry, TimelineKind, change_summary, interaction_summary, merge_newest_first, stage_change_summary,
@@ -21,7 +22,8 @@ use uuid::Uuid;
 use crate::audit::AuditRow;
 use crate::deals::StageChangeRow;
 use crate::interactions::InteractionRow;
-use crate::schema::{audit_events, deal_stage_changes, deals, interactions, pipeline_stages, tasks};
+use crate::purchases::PurchaseRow;
+use crate::schema::{audit_events, deal_stage_changes, deals, interactions, pipeline_stages, purchases, tasks};
 use crate::tasks::TaskRow;
 use crate::types::{Id, Ts};
 use crate::{Conn, Store, StoreError, per_backend};
@@ -58,6 +60,7 @@ pub async fn page(
             TimelineKind::Task => tasks(&mut conn, ws, customer, before, n).await?,
             TimelineKind::DealStageChange => stage_changes(&mut conn, ws, customer, before, n).await?,
             TimelineKind::Change => changes(&mut conn, ws, customer, before, n).await?,
+            TimelineKind::Purchase => purchases(&mut conn, ws, customer, before, n).await?,
         });
     }
     Ok(merge_newest_first(sources, n as usize))
@@ -203,4 +206,27 @@ async fn changes(
             Ok(entry(TimelineKind::Change, event.id.0, event.occurred_at, change_summary(&event), &event))
         })
         .collect()
+}
+
+async fn purchases(
+    conn: &mut Conn,
+    ws: WorkspaceId,
+    customer: CustomerId,
+    before: Option<(Ts, Id)>,
+    n: i64,
+) -> Result<Vec<TimelineEntry>, StoreError> {
+    let rows: Vec<PurchaseRow> = per_backend!(conn, |c| {
+        let query = purchases::table
+            .filter(purchases::workspace_id.eq(Id(ws.0)))
+            .filter(purchases::customer_id.eq(Id(customer.0)))
+            .select(PurchaseRow::as_select())
+            .limit(n)
+            .into_boxed();
+        older_than!(query, before, purchases::occurred_at, purchases::id).load(c).await
+    })?;
+    Ok(crate::purchases::load(conn, ws, rows)
+        .await?
+        .into_iter()
+        .map(|p| entry(TimelineKind::Purchase, p.id.0, p.occurred_at, purchase_summary(&p), &p))
+        .collect())
 }

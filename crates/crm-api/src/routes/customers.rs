@@ -342,7 +342,8 @@ pub struct TimelineParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Comma-separated kinds to include: `interaction`, `task`, `deal_stage_change`, `change`.
+    /// Comma-separated kinds to include: `interaction`, `task`, `deal_stage_change`, `change`,
+    /// `purchase`.
     /// Default: every kind the caller may read.
     #[param(example = "interaction,deal_stage_change")]
     kinds: Option<String>,
@@ -356,13 +357,14 @@ fn scope_of(kind: TimelineKind) -> Scope {
         TimelineKind::Task => Scope::TasksRead,
         TimelineKind::DealStageChange => Scope::DealsRead,
         TimelineKind::Change => Scope::CustomersRead,
+        TimelineKind::Purchase => Scope::PurchasesRead,
     }
 }
 
 const TIMELINE_ORDER: &str = "-occurred_at";
 
 /// Everything that happened with a customer, newest first: interactions on every channel,
-/// tasks, deal stage moves and changes to the record, behind one cursor.
+/// tasks, deal stage moves, purchases and changes to the record, behind one cursor.
 ///
 /// Without `kinds`, the kinds the caller lacks a scope for are left out; asking for one of
 /// them is a 403. A deep page costs what the first one does.

@@ -9,6 +9,7 @@ pub mod deals;
 pub mod interactions;
 pub mod leads;
 pub mod pipelines;
+pub mod purchases;
 pub mod reassignments;
 pub mod scoring_rules;
 pub mod segments;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     leads::configure(cfg);
     scoring_rules::configure(cfg);
     web_forms::configure(cfg);
+    purchases::configure(cfg);
     analytics::configure(cfg);
 }
 
