@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, assert_json, assert_no_content, assert_problem, both_backends, execute_sql, id_of};
+use crate::helpers::{TestApp, assert_json, assert_no_content, assert_problem, both_backends, id_of};
 
 /// One line of a seeded purchase.
 struct Line {
@@ -19,7 +19,8 @@ fn line(category: Option<&'static str>, quantity: i64, unit_minor: i64) -> Line 
     Line { category, quantity, unit_minor, refunded_quantity: 0 }
 }
 
-/// A purchase to seed: `at` is RFC 3339 UTC with microseconds (the form both databases store).
+/// A purchase to seed through the API: `at` is RFC 3339. `refunded_minor` is refunded by amount
+/// after the lines' `refunded_quantity` are refunded by item (all of it: a full refund).
 struct Purchase<'a> {
     customer: &'a str,
     at: &'a str,
@@ -44,38 +45,40 @@ fn purchase<'a>(customer: &'a str, at: &'a str, total_minor: i64) -> Purchase<'a
     }
 }
 
-/// Inserts a purchase and its lines.
+/// Creates a purchase with `POST /v1/purchases`, then its refunds with `POST …/refund`.
 async fn seed(app: &TestApp, p: Purchase<'_>) {
-    let id = Uuid::now_v7();
-    let ws = &app.workspace_id;
     let subtotal: i64 = p.lines.iter().map(|l| l.quantity * l.unit_minor).sum();
     let total = subtotal - p.discount_minor + p.shipping_minor;
-    let mut sql = format!(
-        "INSERT INTO purchases (id, workspace_id, customer_id, channel, status, occurred_at, currency, \
-         subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, refunded_minor, metadata, version, \
-         created_at, updated_at) VALUES ('{id}', '{ws}', '{}', '{}', 'completed', '{at}', '{}', {subtotal}, {}, 0, \
-         {}, {total}, {}, '{{}}', 1, '{at}', '{at}');",
-        p.customer,
-        p.channel,
-        p.currency,
-        p.discount_minor,
-        p.shipping_minor,
-        p.refunded_minor,
-        at = p.at,
-    );
-    for (i, l) in p.lines.iter().enumerate() {
-        let category = l.category.map_or("NULL".to_owned(), |c| format!("'{c}'"));
-        sql.push_str(&format!(
-            "INSERT INTO purchase_items (purchase_id, position, workspace_id, sku, name, category, quantity, \
-             unit_price_minor, line_total_minor, refunded_quantity) VALUES ('{id}', {i}, '{ws}', 'SKU-{i}', 'Item', \
-             {category}, {}, {}, {}, {});",
-            l.quantity,
-            l.unit_minor,
-            l.quantity * l.unit_minor,
-            l.refunded_quantity
-        ));
+    let items: Vec<Value> = p
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            json!({"sku": format!("SKU-{i}"), "name": "Item", "category": l.category, "quantity": l.quantity,
+                   "unit_price_minor": l.unit_minor})
+        })
+        .collect();
+    let body = json!({
+        "customer_id": p.customer, "occurred_at": p.at, "channel": p.channel, "currency": p.currency, "items": items,
+        "discount_minor": p.discount_minor, "shipping_minor": p.shipping_minor, "total_minor": total
+    });
+    let created = assert_json(app.post_json("/v1/purchases", &body).await, 201).await;
+    let refund = format!("/v1/purchases/{}/refund", id_of(&created));
+    let by_item: Vec<Value> = p
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.refunded_quantity > 0)
+        .map(|(i, l)| json!({"sku": format!("SKU-{i}"), "quantity": l.refunded_quantity}))
+        .collect();
+    if !by_item.is_empty() {
+        assert_json(app.post_json(&refund, &json!({"items": by_item})).await, 200).await;
     }
-    execute_sql(app, &sql).await;
+    if p.refunded_minor == total {
+        assert_json(app.post_json(&refund, &json!({})).await, 200).await;
+    } else if p.refunded_minor > 0 {
+        assert_json(app.post_json(&refund, &json!({"amount_minor": p.refunded_minor})).await, 200).await;
+    }
 }
 
 async fn customer(app: &TestApp, name: &str) -> String {
@@ -302,9 +305,9 @@ both_backends!(rfm_pages_filters_and_summary);
 /// | p2       | a        | 2026-01-20          | web     | books 1 × 1500                       | 1 500 | 0        |
 /// | p3       | b        | 2026-01-10          | store   | toys 1 × 3000                        | 3 000 | 1 000    |
 /// | p4       | b        | 2026-02-03          | web     | books 1 × 800, – 1 × 200; −100 +300  | 1 200 | 0        |
-/// | p5       | c        | 2026-02-14          | store   | toys 2 × 1000, 1 refunded            | 2 000 | 1 000    |
-/// | p6       | c        | 2026-02-20          | app     | books 1 × 700                        | 700   | 700      |
-/// | p10      | b        | 2026-02-28 23:59:59 | app     | music 1 × 400                        | 400   | 0        |
+/// | p5       | c        | 2026-02-14          | store   | toys 2 × 1000, 1 unit refunded       | 2 000 | 1 000    |
+/// | p6       | c        | 2026-02-20          | phone   | books 1 × 700                        | 700   | 700      |
+/// | p10      | b        | 2026-02-28 23:59:59 | phone   | music 1 × 400                        | 400   | 0        |
 ///
 /// Outside: p7 (2025-12-31), p8 (2026-03-01 00:00), p9 (deleted customer d), p6 (fully
 /// refunded: not an order). Orders p1 p2 p3 p4 p5 p10: revenue 2500 + 1500 + 2000 + 1200 + 1000
@@ -323,17 +326,15 @@ async fn purchase_history(app: &TestApp) {
     p4.discount_minor = 100;
     p4.shipping_minor = 300;
     seed(app, p4).await;
-    let mut p5 =
-        p(&c, "2026-02-14T10:00:00.000000Z", "store", vec![Line { refunded_quantity: 1, ..line(toys, 2, 1000) }]);
-    p5.refunded_minor = 1000;
+    let p5 = p(&c, "2026-02-14T10:00:00.000000Z", "store", vec![Line { refunded_quantity: 1, ..line(toys, 2, 1000) }]);
     seed(app, p5).await;
-    let mut p6 = p(&c, "2026-02-20T10:00:00.000000Z", "app", vec![line(books, 1, 700)]);
+    let mut p6 = p(&c, "2026-02-20T10:00:00.000000Z", "phone", vec![line(books, 1, 700)]);
     p6.refunded_minor = 700;
     seed(app, p6).await;
     seed(app, p(&a, "2025-12-31T23:59:59.999999Z", "web", vec![line(books, 1, 999)])).await;
     seed(app, p(&a, "2026-03-01T00:00:00.000000Z", "web", vec![line(books, 1, 999)])).await;
     seed(app, p(&d, "2026-01-15T10:00:00.000000Z", "web", vec![line(books, 1, 5000)])).await;
-    seed(app, p(&b, "2026-02-28T23:59:59.000000Z", "app", vec![line(Some("music"), 1, 400)])).await;
+    seed(app, p(&b, "2026-02-28T23:59:59.000000Z", "phone", vec![line(Some("music"), 1, 400)])).await;
     assert_no_content(app.delete(&format!("/v1/customers/{d}")).await).await;
 }
 
@@ -379,7 +380,7 @@ async fn purchase_analytics_by_month_channel_and_category(app: TestApp) {
     assert_eq!(
         rows_of(&channel),
         vec![
-            (json!("app"), 400, 1, 400, 1, 0, 0.0),
+            (json!("phone"), 400, 1, 400, 1, 0, 0.0),
             (json!("store"), 3000, 2, 1500, 2, 0, 0.0),
             (json!("web"), 5200, 3, 1733, 2, 1, 0.5),
         ]
@@ -401,7 +402,7 @@ async fn purchase_analytics_by_month_channel_and_category(app: TestApp) {
 
     // One day: 2026-02-28 holds only p10, to its last second.
     let day = get_ok(&app, "/v1/analytics/purchases?group_by=channel&from=2026-02-28&to=2026-02-28").await;
-    assert_eq!(rows_of(&day), vec![(json!("app"), 400, 1, 400, 1, 0, 0.0)]);
+    assert_eq!(rows_of(&day), vec![(json!("phone"), 400, 1, 400, 1, 0, 0.0)]);
     // Another currency: nothing.
     let usd = get_ok(&app, &format!("{}&currency=USD", stats("month"))).await;
     assert_eq!(usd["rows"], json!([]));
