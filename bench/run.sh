@@ -421,8 +421,7 @@ analytics_binds() {
     case $1 in
     rfm_page) echo "ws=$WS currency=EUR as_of=$as_of ws=$WS limit=51" ;;
     rfm_summary) echo "ws=$WS currency=EUR as_of=$as_of ws=$WS" ;;
-    purchases_category) echo "ws=$WS currency=EUR start=$start end=$end ws=$WS ws=$WS currency=EUR start=$start end=$end ws=$WS" ;;
-    purchases_*) echo "ws=$WS currency=EUR start=$start end=$end ws=$WS" ;;
+    purchases_*) echo "ws=$WS currency=EUR start=$start end=$end ws=$WS ws=$WS currency=EUR start=$start end=$end ws=$WS" ;;
     esac
 }
 

@@ -302,8 +302,8 @@ struct GroupRow {
     repeat_customers: i64,
 }
 
-/// Sums of `o (customer_id, k, n, rev)` per key, flagged `total = 0`.
-const PER_KEY: &str = "SELECT CAST(0 AS BIGINT) AS total, k AS key, CAST(SUM(rev) AS BIGINT) AS revenue, \
+/// Sums of `o (customer_id, k, n, rev)` per key (shown as `{KEY}`), flagged `total = 0`.
+const PER_KEY: &str = "SELECT CAST(0 AS BIGINT) AS total, {KEY} AS key, CAST(SUM(rev) AS BIGINT) AS revenue, \
      CAST(SUM(n) AS BIGINT) AS orders, COUNT(*) AS customers, \
      CAST(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_customers FROM o GROUP BY k";
 /// The window's totals from `t (customer_id, n, rev)`, flagged `total = 1`.
@@ -343,42 +343,47 @@ pub async fn purchase_stats(
             Param::Id(Id(ws.0)),
         ]
     };
-    // Orders per customer and key (o) and per customer (t). Grouping by customer first lets
-    // PostgreSQL read the (workspace, currency, customer, occurred_at) index in order.
+    // Orders per customer and key (o) and per customer (t, for the totals: each order and
+    // customer once whatever the grouping). Grouping by customer first lets PostgreSQL read the
+    // (workspace, currency, customer, occurred_at) index in order; a month is truncated as a
+    // timestamp per row and formatted once per group (`to_char` per row cost ≈ 0.4 s at 1 M).
     let mut params = window();
-    let sql = match group_by {
-        PurchaseGroup::Month | PurchaseGroup::Channel => {
-            let key = match (group_by, postgres) {
-                (PurchaseGroup::Channel, _) => "p.channel",
-                (_, true) => "to_char(p.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM')",
-                (_, false) => "substr(p.occurred_at, 1, 7)",
-            };
+    params.extend(window());
+    let totals = format!(
+        "t AS (SELECT p.customer_id AS customer_id, COUNT(*) AS n, SUM(p.total_minor - p.refunded_minor) AS rev \
+           FROM purchases p WHERE {IN_WINDOW} AND {COUNTED} GROUP BY p.customer_id)"
+    );
+    let (per_key, key_out) = match (group_by, postgres) {
+        (PurchaseGroup::Category, _) => (
+            // One row per purchase and category first, so a purchase is one order per category.
             format!(
-                "WITH o AS (SELECT p.customer_id AS customer_id, {key} AS k, COUNT(*) AS n, \
-                   SUM(p.total_minor - p.refunded_minor) AS rev \
-                   FROM purchases p WHERE {IN_WINDOW} AND {COUNTED} GROUP BY 1, 2), \
-                 t AS (SELECT customer_id, SUM(n) AS n, SUM(rev) AS rev FROM o GROUP BY customer_id) \
-                 {PER_KEY} UNION ALL {TOTALS}"
-            )
-        }
-        PurchaseGroup::Category => {
-            // One row per purchase and category first, so a purchase is one order per category;
-            // the totals count purchases, whatever their lines.
-            params.extend(window());
-            format!(
-                "WITH l AS (SELECT p.customer_id AS customer_id, p.id AS purchase_id, i.category AS k, \
+                "l AS (SELECT p.customer_id AS customer_id, p.id AS purchase_id, i.category AS k, \
                    SUM(i.line_total_minor - i.line_total_minor * i.refunded_quantity / i.quantity) AS rev \
                    FROM purchases p JOIN purchase_items i ON i.purchase_id = p.id \
                    WHERE {IN_WINDOW} AND {COUNTED} AND i.refunded_quantity < i.quantity \
                    GROUP BY p.customer_id, p.id, i.category), \
-                 o AS (SELECT customer_id, k, COUNT(*) AS n, SUM(rev) AS rev FROM l GROUP BY customer_id, k), \
-                 t AS (SELECT p.customer_id AS customer_id, COUNT(*) AS n, \
-                   SUM(p.total_minor - p.refunded_minor) AS rev \
-                   FROM purchases p WHERE {IN_WINDOW} AND {COUNTED} GROUP BY p.customer_id) \
-                 {PER_KEY} UNION ALL {TOTALS}"
+                 o AS (SELECT customer_id, k, COUNT(*) AS n, SUM(rev) AS rev FROM l GROUP BY customer_id, k)"
+            ),
+            "k",
+        ),
+        (_, _) => {
+            let key = match (group_by, postgres) {
+                (PurchaseGroup::Channel, _) => "p.channel",
+                (_, true) => "date_trunc('month', p.occurred_at AT TIME ZONE 'UTC')",
+                (_, false) => "substr(p.occurred_at, 1, 7)",
+            };
+            let out = if group_by == PurchaseGroup::Month && postgres { "to_char(k, 'YYYY-MM')" } else { "k" };
+            (
+                format!(
+                    "o AS (SELECT p.customer_id AS customer_id, {key} AS k, COUNT(*) AS n, \
+                       SUM(p.total_minor - p.refunded_minor) AS rev \
+                       FROM purchases p WHERE {IN_WINDOW} AND {COUNTED} GROUP BY 1, 2)"
+                ),
+                out,
             )
         }
     };
+    let sql = format!("WITH {per_key}, {totals} {} UNION ALL {TOTALS}", PER_KEY.replace("{KEY}", key_out));
     let sql = placeholders(&sql, postgres);
     let rows: Vec<GroupRow> =
         analytic_read!(&mut conn, |c| bind_all(diesel::sql_query(sql.clone()).into_boxed(), &params).load(c).await)?;
