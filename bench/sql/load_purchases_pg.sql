@@ -4,12 +4,13 @@
 --   purchase n has id printf('%08x-0000-7000-b000-%012x', n, n) and external_order_id 'B' || n;
 --   customer: 70 % uniform (1 + 7919 n mod :buyers), 30 % skewed towards low numbers
 --   (1 + ⌊h² / 1000003⌋ · :buyers / 1000003), so frequencies spread over every quintile;
---   channel web, store, app by (h / 7) % 3; currency USD when h % 5 = 0, else EUR;
+--   channel web, store, phone by (h / 7) % 3; currency USD when h % 5 = 0, else EUR;
 --   occurred_at 2024-11-27 + (104729 n) mod 63 072 000 s (two years), created_at the same;
 --   1 + h % 3 lines; line i: category one of 10 by (h + 3 i) % 10, quantity 1 + (h + i) % 3,
 --   unit price 500 + (37 h (i + 1)) % 20 000; discount 10 % of the subtotal when h % 7 = 0;
 --   shipping 495 when h % 4 = 0; no tax;
---   h % 50 = 0: fully refunded; h % 50 = 1: line 1 refunded (refunded_quantity = quantity).
+--   h % 50 = 0: fully refunded; h % 50 = 1: line 1 refunded (refunded_quantity = quantity); the
+--   status says so (no purchase_refunds rows: nothing here reads them).
 SET synchronous_commit = off;
 
 CREATE TEMP TABLE bench_purchases AS
@@ -29,7 +30,8 @@ INSERT INTO purchases (id, workspace_id, customer_id, external_order_id, channel
     created_at, updated_at)
 SELECT (lpad(to_hex(n), 8, '0') || '-0000-7000-b000-' || lpad(to_hex(n), 12, '0'))::uuid, :'ws',
     (lpad(to_hex(c), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(c), 12, '0'))::uuid, 'B' || n,
-    (ARRAY['web', 'store', 'app'])[(h / 7) % 3 + 1], 'completed', ts, CASE WHEN h % 5 = 0 THEN 'USD' ELSE 'EUR' END,
+    (ARRAY['web', 'store', 'phone'])[(h / 7) % 3 + 1],
+    CASE h % 50 WHEN 0 THEN 'refunded' WHEN 1 THEN 'partially_refunded' ELSE 'completed' END, ts, CASE WHEN h % 5 = 0 THEN 'USD' ELSE 'EUR' END,
     sub, discount, 0, shipping, sub - discount + shipping,
     CASE WHEN h % 50 = 0 THEN sub - discount + shipping
          WHEN h % 50 = 1 THEN LEAST((1 + (h + 1) % 3) * (500 + (37 * h * 2) % 20000), sub - discount + shipping)

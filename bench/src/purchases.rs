@@ -40,7 +40,8 @@ INSERT INTO purchases (id, workspace_id, customer_id, external_order_id, channel
     subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, refunded_minor, metadata, version,
     created_at, updated_at)
 SELECT printf('%08x-0000-7000-b000-%012x', n, n), '{workspace}', printf('%08x-0000-7000-8000-%012x', c, c),
-    'B' || n, CASE (h / 7) % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'app' END, 'completed', ts,
+    'B' || n, CASE (h / 7) % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'phone' END,
+    CASE h % 50 WHEN 0 THEN 'refunded' WHEN 1 THEN 'partially_refunded' ELSE 'completed' END, ts,
     CASE WHEN h % 5 = 0 THEN 'USD' ELSE 'EUR' END, sub, discount, 0, shipping, sub - discount + shipping,
     CASE WHEN h % 50 = 0 THEN sub - discount + shipping
          WHEN h % 50 = 1 THEN min((1 + (h + 1) % 3) * (500 + (37 * h * 2) % 20000), sub - discount + shipping)
