@@ -79,10 +79,10 @@ def parse_pgbench(path, log_prefix):
                     latencies.append(int(fields[2]) / 1000.0)
     latencies.sort()
     out["sampled"] = len(latencies)
-    for pct in (50, 99):
+    for pct in (50, 95, 99, 100):
         value = percentile(latencies, pct)
         if value is not None:
-            out[f"p{pct}_ms"] = value
+            out["max_ms" if pct == 100 else f"p{pct}_ms"] = value
     return out
 
 
@@ -144,6 +144,18 @@ OPS = [
     ("timeline_deep", "GET /v1/customers/{id}/timeline, page {tpage}"),
 ]
 HEAVY = ("forecast_month", "forecast_owner", "board")
+ANALYTICS = [
+    ("rfm_page", "GET /v1/analytics/rfm?limit=50"),
+    ("rfm_summary", "GET /v1/analytics/rfm/summary"),
+    ("purchases_month", "GET /v1/analytics/purchases?group_by=month"),
+    ("purchases_category", "GET /v1/analytics/purchases?group_by=category"),
+    ("purchases_channel", "GET /v1/analytics/purchases?group_by=channel"),
+]
+ANALYTICS_REFERENCES = {
+    "postgres": "pgbench -t {n} -c1: same SQL (read-only tx, JIT off)",
+    "sqlite": "raw SQLite × {n}: same SQL",
+}
+ANALYTICS_TARGET_MS = 1000
 REFERENCES = {
     ("postgres", "get"): "pgbench prepared point select",
     ("postgres", "list_first"): "pgbench keyset page 1",
@@ -226,6 +238,7 @@ def report(facts_path, out_dir, name="latest"):
     procs = {f["backend"]: f for f in facts if f["kind"] == "process"}
     lists = {f["backend"]: f for f in facts if f["kind"] == "list_page"}
     binary = next((f for f in facts if f["kind"] == "binary"), {})
+    analytics = {(f["backend"], f["op"]): f for f in facts if f["kind"] == "analytics"}
 
     rows = []
     for backend in BACKENDS:
@@ -312,6 +325,35 @@ def report(facts_path, out_dir, name="latest"):
             f"| {fmt(r['service_p50_ms'])} | {fmt(r['service_p99_ms'])} | {fmt(r['service_cpu_percent'], 0)} "
             f"| {r['reference']} | {rate(r['reference_per_second'])} | {fmt(r['reference_p99_ms'])} "
             f"| {fmt(r['ratio'])} | {r['target']} | {met} |")
+    analytics_rows = []
+    if analytics:
+        runs_n = meta.get("analytics_runs", "?")
+        lines += [
+            "",
+            f"Analytics over {meta.get('purchases', '?')} purchases ({meta.get('purchase_buyers', '?')} buying "
+            f"customers, EUR, RFM as of {meta.get('analytics_as_of', '?')}, purchases over the 2 years before it): "
+            f"{runs_n} sequential requests through the service (`crm-bench http-times`, after 1 unmeasured) beside "
+            f"the same statement run {runs_n} times directly. Overhead = service p50 / reference p50.",
+            "",
+            "| operation | backend | service p50 ms | p95 ms | max ms | reference | ref p50 ms | ref p95 ms "
+            "| overhead × | target | met |",
+            "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | --- |",
+        ]
+        for backend in BACKENDS:
+            for op, label in ANALYTICS:
+                fact = analytics.get((backend, op))
+                if fact is None:
+                    continue
+                svc, ref = fact["service"], fact["reference"]
+                overhead = svc["p50_ms"] / ref["p50_ms"] if ref.get("p50_ms") else None
+                met = svc["p95_ms"] < ANALYTICS_TARGET_MS
+                analytics_rows.append({"op": op, "backend": backend, "service": svc, "reference": ref,
+                                       "overhead": overhead, "met": met})
+                lines.append(
+                    f"| {label} | {BACKENDS[backend]} | {fmt(svc['p50_ms'])} | {fmt(svc['p95_ms'])} "
+                    f"| {fmt(svc.get('max_ms'))} | {ANALYTICS_REFERENCES[backend].format(n=runs_n)} "
+                    f"| {fmt(ref.get('p50_ms'))} | {fmt(ref.get('p95_ms'))} | {fmt(overhead)} "
+                    f"| p95 < {ANALYTICS_TARGET_MS} ms | {yes_no(met)} |")
     lines += [
         "",
         "| process | PostgreSQL | SQLite | target | met |",
@@ -355,7 +397,7 @@ def report(facts_path, out_dir, name="latest"):
 
     result = {"meta": meta, "end": end, "rows": rows, "process": process_rows,
               "load": [{"backend": b, "what": w, **f} for (b, w), f in loads.items()], "list_pages": lists,
-              "timelines": timelines,
+              "timelines": timelines, "analytics": analytics_rows,
               "raw": {"service": list(runs.values()), "reference": list(refs.values()),
                       "process": list(procs.values()), "binary": binary}}
     with open(f"{out_dir}/{name}.md", "w", encoding="utf-8") as f:

@@ -5,6 +5,7 @@
 #   bash bench/run.sh                          # every suite: about 15 minutes
 #   CUSTOMERS=100000 DURATION=5 bash bench/run.sh
 #   SUITES=deals,timeline bash bench/run.sh    # `make bench-deals`: forecast, board, timeline only
+#   SUITES=purchases CUSTOMERS=200000 bash bench/run.sh   # `make bench-purchases`: RFM and purchase analytics
 #
 # Environment (defaults in brackets):
 #   CUSTOMERS [1000000]  customers loaded per backend      DURATION [10]  seconds per measured run
@@ -12,12 +13,16 @@
 #   WARMUP [2]           seconds of unmeasured load before each run (0: none)
 #   LIST_PAGE [10000]    the deep list page (clamped to the last full page of leads)
 #   BACKENDS ["postgres sqlite"]     PORT [18090]          SQLITE_REF_THREADS [1]
-#   SUITES [customers,deals,timeline]  what is measured (customers are always loaded: deals
-#                        point at them; timeline loads the deals too: its stage changes belong to deals)
+#   SUITES [customers,deals,timeline,purchases]  what is measured (customers are always loaded: deals
+#                        and purchases point at them; timeline loads the deals too: its stage changes belong to deals)
 #   DEALS [1000000]      deals loaded per backend          OWNERS [5]     deal owners (users)
 #   HEAVY_CONNECTIONS [2]  wrk/pgbench/crm-bench connections for the forecast and the board
 #   FORECAST_FROM [2026-01-01] FORECAST_TO [2027-12-31]   the forecast's range (all close dates)
 #   TIMELINE_PAGE [100]  the deep timeline page (limit 50)  TIMELINE_CONNECTIONS [$CONNECTIONS]
+#   PURCHASES [1000000]  purchases loaded per backend (1–3 lines each)
+#   PURCHASE_BUYERS [200000]  customers the purchases spread over (at most CUSTOMERS)
+#   ANALYTICS_RUNS [10]  sequential requests/queries per analytics measurement (after 1 unmeasured)
+#   ANALYTICS_AS_OF [2026-11-27T00:00:00Z]  the RFM `as_of` (all loaded purchases are before it)
 #   SKIP_BUILD [0]       1: use target/release/{crm,crm-bench} as built (debugging the bench)
 #   PGHOST [127.0.0.1] PGPORT [5432] PGUSER [postgres]     BENCH_PGDATABASE [crm_bench] (dropped and recreated)
 #
@@ -47,7 +52,7 @@ PGHOST=${PGHOST:-127.0.0.1}
 PGPORT=${PGPORT:-5432}
 PGUSER=${PGUSER:-postgres}
 PGDB=${BENCH_PGDATABASE:-crm_bench}
-SUITES=${SUITES:-customers,deals,timeline}
+SUITES=${SUITES:-customers,deals,timeline,purchases}
 DEALS=${DEALS:-1000000}
 OWNERS=${OWNERS:-5}
 HEAVY_CONNECTIONS=${HEAVY_CONNECTIONS:-2}
@@ -55,6 +60,11 @@ FORECAST_FROM=${FORECAST_FROM:-2026-01-01}
 FORECAST_TO=${FORECAST_TO:-2027-12-31}
 TIMELINE_PAGE=${TIMELINE_PAGE:-100}
 TIMELINE_CONNECTIONS=${TIMELINE_CONNECTIONS:-$CONNECTIONS}
+PURCHASES=${PURCHASES:-1000000}
+PURCHASE_BUYERS=${PURCHASE_BUYERS:-200000}
+((PURCHASE_BUYERS <= CUSTOMERS)) || PURCHASE_BUYERS=$CUSTOMERS
+ANALYTICS_RUNS=${ANALYTICS_RUNS:-10}
+ANALYTICS_AS_OF=${ANALYTICS_AS_OF:-2026-11-27T00:00:00Z}
 
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CRM="$TARGET_DIR/release/crm"
@@ -106,7 +116,7 @@ seconds_since() { python3 -c "import sys; print((int(sys.argv[2]) - int(sys.argv
 # --- tools -------------------------------------------------------------------------------------
 suite() { [[ ",$SUITES," == *",$1,"* ]]; }
 for s in ${SUITES//,/ }; do
-    case $s in customers | deals | timeline) ;; *) die "unknown suite $s (customers, deals, timeline)" ;; esac
+    case $s in customers | deals | timeline | purchases) ;; *) die "unknown suite $s (customers, deals, timeline, purchases)" ;; esac
 done
 # wrk needs at least as many connections as threads.
 min() { echo $(($1 < $2 ? $1 : $2)); }
@@ -386,6 +396,100 @@ timeline_suite() {
         run_wrk timeline_deep path.lua
 }
 
+# --- purchases (SUITES=purchases) ------------------------------------------------------------------
+# RFM and purchase analytics over PURCHASES purchases: ANALYTICS_RUNS sequential requests through
+# the service beside the same statements run ANALYTICS_RUNS times directly (pgbench -t on one
+# connection; crm-bench on the SQLite file). Target: < 1 s (the issue's "1 M purchases in < 1 s").
+ANALYTICS_OPS=(rfm_page rfm_summary purchases_month purchases_category purchases_channel)
+ANALYTICS_FROM=$(date -u -d "$ANALYTICS_AS_OF - 730 days" +%F)
+ANALYTICS_TO=$(date -u -d "$ANALYTICS_AS_OF - 1 day" +%F)
+
+analytics_path() {
+    local window="from=$ANALYTICS_FROM&to=$ANALYTICS_TO&currency=EUR"
+    case $1 in
+    rfm_page) echo "/v1/analytics/rfm?limit=50&currency=EUR&as_of=$ANALYTICS_AS_OF" ;;
+    rfm_summary) echo "/v1/analytics/rfm/summary?currency=EUR&as_of=$ANALYTICS_AS_OF" ;;
+    purchases_*) echo "/v1/analytics/purchases?group_by=${1#purchases_}&$window" ;;
+    esac
+}
+
+# analytics_binds OP: the statement's parameters in order, as name=value.
+analytics_binds() {
+    local as_of="${ANALYTICS_AS_OF%Z}.000000Z" start="${ANALYTICS_FROM}T00:00:00.000000Z"
+    local end
+    end="$(date -u -d "$ANALYTICS_TO + 1 day" +%F)T00:00:00.000000Z"
+    case $1 in
+    rfm_page) echo "ws=$WS currency=EUR as_of=$as_of ws=$WS limit=51" ;;
+    rfm_summary) echo "ws=$WS currency=EUR as_of=$as_of ws=$WS" ;;
+    purchases_*) echo "ws=$WS currency=EUR start=$start end=$end ws=$WS ws=$WS currency=EUR start=$start end=$end ws=$WS" ;;
+    esac
+}
+
+analytics_reference() {
+    local op=$1 pair raw
+    if [[ $BACKEND == postgres ]]; then
+        local defs=()
+        for pair in $(analytics_binds "$op"); do defs+=(-D "$pair"); done
+        raw="$TMP/pgbench-$op.txt"
+        local args=("${PG[@]}" -n -M prepared -c 1 -j 1 -f "$BENCH_DIR/pgbench/$op.sql" "${defs[@]}")
+        pgbench "${args[@]}" -t 1 "$PGDB" >/dev/null 2>&1 || die "pgbench $op failed"
+        rm -f "$TMP/pgb-$op".*
+        pgbench "${args[@]}" -t "$ANALYTICS_RUNS" -l --log-prefix="$TMP/pgb-$op" "$PGDB" >"$raw" 2>&1 ||
+            die "pgbench $op failed: $(tail -5 "$raw")"
+        python3 "$BENCH_DIR/report.py" pgbench "$raw" "$TMP/pgb-$op"
+        rm -f "$TMP/pgb-$op".*
+    else
+        local binds=() shape=groups
+        for pair in $(analytics_binds "$op"); do binds+=(--bind "${pair#*=}"); done
+        case $op in rfm_page) shape=rfm ;; rfm_summary) shape=rfm-cells ;; esac
+        "$HELPER" query-times --db "$SQLITE_DB" --sql-file "$BENCH_DIR/sql/${op}_sqlite.sql" --shape "$shape" \
+            --runs "$ANALYTICS_RUNS" "${binds[@]}"
+    fi
+}
+
+purchases_suite() {
+    local op path ref svc
+    check 200 GET "$(analytics_path rfm_page)"
+    python3 - "$TMP/check.json" <<'PY' || die "the RFM page is not 50 scored customers"
+import json, sys
+page = json.load(open(sys.argv[1]))
+assert len(page["data"]) == 50 and all(r["recency_score"] for r in page["data"]), page
+PY
+    check 200 GET "$(analytics_path purchases_month)"
+    python3 - "$TMP/check.json" <<'PY' || die "the monthly purchase analytics are not 24 months"
+import json, sys
+stats = json.load(open(sys.argv[1]))
+assert len(stats["rows"]) >= 24 and stats["totals"]["orders"] > 0, stats
+PY
+    for op in "${ANALYTICS_OPS[@]}"; do
+        path=$(analytics_path "$op")
+        ref=$(analytics_reference "$op")
+        svc=$("$HELPER" http-times --url "$BASE_URL$path" --key "$API_KEY" --runs "$ANALYTICS_RUNS") ||
+            die "timing $path failed"
+        add_fact '{}' kind=analytics backend="$BACKEND" op="$op" path="$path" service:="$svc" reference:="$ref"
+        log "$BACKEND $op: service p50 $(json_get "$svc" p50_ms) ms p95 $(json_get "$svc" p95_ms) ms;" \
+            "reference p50 $(json_get "$ref" p50_ms) ms"
+    done
+}
+
+load_purchases_postgres() {
+    local t0 t1 secs row
+    log "PostgreSQL: loading $PURCHASES purchases over $PURCHASE_BUYERS customers"
+    t0=$(now_ms)
+    psql_bench -v ws="$WS" -v n="$PURCHASES" -v buyers="$PURCHASE_BUYERS" -f "$BENCH_DIR/sql/load_purchases_pg.sql"
+    t1=$(now_ms)
+    psql_bench -c 'VACUUM ANALYZE purchases' -c 'VACUUM ANALYZE purchase_items'
+    secs=$(seconds_since "$t0")
+    psql_bench -c 'CHECKPOINT'
+    row=$(psql_bench -At -c "SELECT count(*) FROM purchases WHERE workspace_id = '$WS'")
+    [[ $row == "$PURCHASES" ]] || die "loaded $row purchases, expected $PURCHASES"
+    add_fact '{}' kind=load backend=postgres what=purchases \
+        how="INSERT … SELECT generate_series (+ 1–3 lines each) + VACUUM ANALYZE" rows:="$PURCHASES" \
+        insert_seconds:="$(python3 -c "print(($t1 - $t0) / 1000)")" seconds:="$secs" \
+        rows_per_second:="$(python3 -c "print($PURCHASES / $secs)")"
+    log "PostgreSQL: purchases loaded in $secs s"
+}
+
 # --- PostgreSQL --------------------------------------------------------------------------------
 bench_postgres() {
     BACKEND=postgres
@@ -438,6 +542,8 @@ bench_postgres() {
             rows:="$row" seconds:="$secs" rows_per_second:="$(python3 -c "print($row / $secs)")"
     fi
 
+    if suite purchases; then load_purchases_postgres; fi
+
     if suite customers; then
         LEADS=$(psql_bench -At -c "SELECT count(*) FROM customers WHERE workspace_id = '$WS'
             AND deleted_at IS NULL AND lifecycle_stage = 'lead'")
@@ -467,6 +573,7 @@ bench_postgres() {
         deals_suite
     fi
     if suite timeline; then timeline_suite; fi
+    if suite purchases; then purchases_suite; fi
     finish_backend
 }
 
@@ -498,6 +605,15 @@ bench_sqlite() {
         add_fact "$parsed" kind=load backend=sqlite what=timeline how="customer 1: INSERT … SELECT recursive CTE + ANALYZE"
     fi
 
+    if suite purchases; then
+        log "SQLite: loading $PURCHASES purchases over $PURCHASE_BUYERS customers"
+        parsed=$("$HELPER" load-purchases --db "$db" --workspace "$WS" --purchases "$PURCHASES" \
+            --buyers "$PURCHASE_BUYERS")
+        add_fact "$parsed" kind=load backend=sqlite what=purchases \
+            how="INSERT … SELECT recursive CTE (+ 1–3 lines each), 1 transaction + ANALYZE"
+        log "SQLite: purchases loaded in $(json_get "$parsed" seconds) s"
+    fi
+
     if suite customers; then
         LEADS=$(json_get "$("$HELPER" cursor --db "$db" --workspace "$WS" --position 1)" leads)
         set_list_page "$LEADS"
@@ -522,6 +638,7 @@ bench_sqlite() {
         deals_suite
     fi
     if suite timeline; then timeline_suite; fi
+    if suite purchases; then purchases_suite; fi
     finish_backend
 }
 
@@ -550,7 +667,8 @@ add_fact '{}' kind=meta loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)" date="
     cpu_model="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" customers:="$CUSTOMERS" \
     suites="$SUITES" deals:="$DEALS" owners:="$OWNERS" heavy_connections:="$HEAVY_CONNECTIONS" \
     timeline_connections:="$TIMELINE_CONNECTIONS" timeline_page:="$TIMELINE_PAGE" \
-    forecast_from="$FORECAST_FROM" forecast_to="$FORECAST_TO" \
+    forecast_from="$FORECAST_FROM" forecast_to="$FORECAST_TO" purchases:="$PURCHASES" \
+    purchase_buyers:="$PURCHASE_BUYERS" analytics_runs:="$ANALYTICS_RUNS" analytics_as_of="$ANALYTICS_AS_OF" \
     duration:="$DURATION" connections:="$CONNECTIONS" threads:="$THREADS" warmup:="$WARMUP" \
     sqlite_ref_threads:="$SQLITE_REF_THREADS" \
     notes:="$(python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' \
@@ -568,6 +686,6 @@ done
 
 add_fact '{}' kind=end loadavg_after="$(cut -d' ' -f1-3 /proc/loadavg)" seconds:="$(seconds_since "$STARTED")"
 RESULTS=latest
-[[ $SUITES == customers,deals,timeline ]] || RESULTS="latest-${SUITES//,/-}"
+[[ $SUITES == customers,deals,timeline,purchases ]] || RESULTS="latest-${SUITES//,/-}"
 python3 "$BENCH_DIR/report.py" report "$FACTS" "$OUT" "$RESULTS"
 log "done in $(seconds_since "$STARTED") s; results in bench/results/$RESULTS.md and $RESULTS.json"

@@ -150,7 +150,7 @@ COMMIT;"
 
 /// Runs a loader script without a journal (a throwaway bench file), then `ANALYZE`, and leaves
 /// the file in the service's WAL mode. Returns (insert, total) seconds.
-fn bulk(db: &str, sql: &str) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn bulk(db: &str, sql: &str) -> anyhow::Result<(f64, f64)> {
     let mut conn = SqliteConnection::establish(db).with_context(|| format!("opening {db}"))?;
     conn.batch_execute(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA cache_size = -1048576; \
@@ -239,6 +239,12 @@ pub fn pipeline(db: &str, workspace: &str) -> anyhow::Result<Value> {
 pub enum Shape {
     Forecast,
     Board,
+    /// RFM page rows (`bench/sql/rfm_page_sqlite.sql`).
+    Rfm,
+    /// RFM score-cell counts (`rfm_summary`).
+    RfmCells,
+    /// Purchase-analytics groups and totals (`purchases_*`).
+    Groups,
 }
 
 #[allow(dead_code)]
@@ -275,7 +281,12 @@ struct BoardRow {
     weighted_minor: i64,
 }
 
-fn run_once(conn: &mut SqliteConnection, sql: &str, binds: &[String], shape: Shape) -> anyhow::Result<usize> {
+pub(crate) fn run_once(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    binds: &[String],
+    shape: Shape,
+) -> anyhow::Result<usize> {
     let mut query = diesel::sql_query(sql).into_boxed();
     for bind in binds {
         query = query.bind::<Text, _>(bind.clone());
@@ -283,6 +294,9 @@ fn run_once(conn: &mut SqliteConnection, sql: &str, binds: &[String], shape: Sha
     Ok(match shape {
         Shape::Forecast => std::hint::black_box(query.load::<ForecastRow>(conn)?).len(),
         Shape::Board => std::hint::black_box(query.load::<BoardRow>(conn)?).len(),
+        Shape::Rfm => std::hint::black_box(query.load::<crate::purchases::RfmRow>(conn)?).len(),
+        Shape::RfmCells => std::hint::black_box(query.load::<crate::purchases::CellRow>(conn)?).len(),
+        Shape::Groups => std::hint::black_box(query.load::<crate::purchases::GroupRow>(conn)?).len(),
     })
 }
 

@@ -4,6 +4,7 @@
 
 mod crash;
 mod deals;
+mod purchases;
 mod ready;
 mod sqlite;
 mod stats;
@@ -60,6 +61,43 @@ enum Command {
         db: String,
         #[arg(long)]
         workspace: String,
+    },
+    /// After `load`: N deterministic purchases (1–3 lines each) over customers 1..=buyers.
+    LoadPurchases {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        purchases: u64,
+        #[arg(long)]
+        buyers: u64,
+    },
+    /// A SQL file run `runs` times one after the other (an analytics reference): median, p95.
+    QueryTimes {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        sql_file: std::path::PathBuf,
+        #[arg(long = "bind")]
+        binds: Vec<String>,
+        #[arg(long, value_enum)]
+        shape: deals::Shape,
+        #[arg(long)]
+        runs: u32,
+        #[arg(long, default_value_t = 1)]
+        warmup: u32,
+    },
+    /// `GET url` `runs` times one after the other (an analytics endpoint): median, p95.
+    HttpTimes {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        runs: u32,
+        #[arg(long, default_value_t = 1)]
+        warmup: u32,
     },
     /// The id of the workspace's default pipeline.
     Pipeline {
@@ -166,6 +204,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::TimelineFixture { db, workspace } => deals::timeline(&db, &workspace)?,
         Command::Pipeline { db, workspace } => deals::pipeline(&db, &workspace)?,
+        Command::LoadPurchases { db, workspace, purchases, buyers } => {
+            purchases::load(&db, &workspace, purchases, buyers)?
+        }
+        Command::QueryTimes { db, sql_file, binds, shape, runs, warmup } => {
+            let sql = std::fs::read_to_string(&sql_file)?;
+            purchases::times(&db, &sql, &binds, shape, runs, warmup)?
+        }
+        Command::HttpTimes { url, key, runs, warmup } => purchases::http_times(&url, &key, runs, warmup)?,
         Command::Query { db, sql_file, binds, shape, duration, threads } => {
             let sql = std::fs::read_to_string(&sql_file)?;
             deals::query(&db, &sql, &binds, shape, Duration::from_secs_f64(duration), threads)?

@@ -20,7 +20,7 @@ pub fn figures(mut latencies: Vec<u64>, elapsed: Duration, threads: usize) -> Va
 }
 
 /// The nearest-rank percentile of sorted nanoseconds, in milliseconds.
-fn percentile(sorted: &[u64], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod analytics;
 mod api_keys;
 mod auth;
 mod cli;

@@ -66,6 +66,7 @@ error_codes! {
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),
     UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be JSON"),
     ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The input is invalid"),
+    CurrencyRequired => (StatusCode::UNPROCESSABLE_ENTITY, "currency_required", "Several currencies: pass `currency`"),
     IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused", "The idempotency key was used for a different request"),
     RefundExceedsRemaining => (StatusCode::UNPROCESSABLE_ENTITY, "refund_exceeds_remaining", "The refund is more than is left to refund"),
     CouponInactive => (StatusCode::UNPROCESSABLE_ENTITY, "coupon_inactive", "The coupon is not active"),

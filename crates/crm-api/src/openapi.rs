@@ -45,6 +45,7 @@ use crate::error::{ErrorCode, Problem};
         (name = "coupons", description = "Discount codes with validity windows, limits and segment restrictions; validation and idempotent redemption"),
         (name = "loyalty", description = "The points program: earn rules, tiers, expiry; each customer's balance, ledger, redemptions and adjustments"),
         (name = "rewards", description = "The rewards catalogue customers redeem points for"),
+        (name = "analytics", description = "RFM segmentation and purchase analytics, computed from the purchases"),
         (name = "system", description = "Health, readiness and metrics"),
     )
 )]
@@ -183,6 +184,9 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
     }
     if op.responses.responses.contains_key("428") {
         statuses.push(("428", vec![IdempotencyKeyRequired]));
+    }
+    if path.starts_with("/v1/analytics/") || path.ends_with("/rfm") {
+        statuses.push(("422", vec![CurrencyRequired]));
     }
     if path.starts_with("/v1/") {
         statuses.push(("429", vec![RateLimited]));

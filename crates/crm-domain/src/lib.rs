@@ -2,6 +2,7 @@
 //! Pure code: no database, no HTTP. Everything here is unit-tested in place.
 
 pub mod access;
+pub mod analytics;
 pub mod api_key;
 pub mod audit;
 pub mod conversion;
@@ -19,6 +20,7 @@ pub mod pipeline;
 pub mod purchase;
 pub mod record_schema;
 pub mod reward;
+pub mod rfm;
 pub mod scoring;
 pub mod segment;
 pub mod task;

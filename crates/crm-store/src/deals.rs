@@ -11,13 +11,12 @@ use crm_domain::deal::{
 use crm_domain::pipeline::{Pipeline, Stage, StageKind};
 use crm_domain::{ApiKeyId, CustomerId, DealId, PipelineId, StageId, UserId, ValidationErrors, WorkspaceId};
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::audit::NewAuditRow;
-use crate::query::{keyset, like_pattern};
+use crate::query::{Param, bind_all, keyset, like_pattern, placeholders};
 use crate::schema::{audit_events, deal_stage_changes, deals};
 use crate::types::{Id, Json, SqlUuid, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, pipelines, write_tx};
@@ -930,45 +929,6 @@ macro_rules! rebuild_stage_rollups {
     }};
 }
 pub(crate) use rebuild_stage_rollups;
-
-/// A bind parameter of a hand-written aggregate query.
-enum Param {
-    Id(Id),
-    Text(String),
-}
-
-fn bind_all<'f, DB>(mut query: BoxedSqlQuery<'f, DB, SqlQuery>, params: &[Param]) -> BoxedSqlQuery<'f, DB, SqlQuery>
-where
-    DB: diesel::backend::Backend + diesel::sql_types::HasSqlType<SqlUuid> + diesel::sql_types::HasSqlType<Text>,
-    Id: diesel::serialize::ToSql<SqlUuid, DB>,
-    String: diesel::serialize::ToSql<Text, DB>,
-{
-    for param in params {
-        query = match param {
-            Param::Id(id) => query.bind::<SqlUuid, _>(*id),
-            Param::Text(t) => query.bind::<Text, _>(t.clone()),
-        };
-    }
-    query
-}
-
-/// `?` placeholders as the backend wants them: unchanged for SQLite, `$1…` for PostgreSQL.
-pub(crate) fn placeholders(sql: &str, postgres: bool) -> String {
-    if !postgres {
-        return sql.to_owned();
-    }
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for ch in sql.chars() {
-        if ch == '?' {
-            n += 1;
-            out.push_str(&format!("${n}"));
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
 
 /// The weighted amount of a deal in SQL: the same rounding as `crm_domain::deal::weighted_minor`.
 const WEIGHTED: &str = "(d.amount_minor * s.win_probability + 50) / 100";

@@ -5,6 +5,7 @@
 //! Lookups by a unique key use `get_result`, never `first`: `first` binds a `LIMIT` that makes
 //! SQLite re-prepare the cached statement on every call (a quarter of the throughput, measured).
 
+pub mod analytics;
 pub mod api_keys;
 pub mod audit;
 pub mod conversion;
@@ -113,6 +114,19 @@ impl Store {
                 Err(e) => log::warn!("shared read connection unavailable, using the pool: {e}"),
             }
         }
+        if let Some(replica) = &self.replica {
+            match replica.get().await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => log::warn!("replica unavailable, reading from the primary: {e}"),
+            }
+        }
+        self.reader.get().await
+    }
+
+    /// A pooled connection for long reads (analytics): the replica when one answers, else the
+    /// primary's pool; never the shared pipelined connection, where a query of a second would
+    /// hold up every other read of its thread.
+    pub async fn read_pooled(&self) -> Result<Conn, StoreError> {
         if let Some(replica) = &self.replica {
             match replica.get().await {
                 Ok(conn) => return Ok(conn),

@@ -1029,7 +1029,7 @@ pub async fn audit(store: &Store, ws: WorkspaceId) -> Result<AuditReport, StoreE
         .get_result(c)
         .await)?;
     let postgres = !matches!(conn, Conn::Sqlite(_));
-    let sql = crate::deals::placeholders(AUDIT_SQL, postgres);
+    let sql = crate::query::placeholders(AUDIT_SQL, postgres);
     let rows: Vec<MismatchRow> = per_backend!(&mut conn, |c| diesel::sql_query(sql.clone())
         .bind::<SqlUuid, _>(Id(ws.0))
         .bind::<SqlUuid, _>(Id(ws.0))

@@ -1,4 +1,10 @@
-//! Pieces every list query shares: the keyset condition and the `LIKE` pattern for `q`.
+//! Pieces every list query shares: the keyset condition and the `LIKE` pattern for `q`; and
+//! the bind parameters and placeholders of hand-written aggregate SQL.
+
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{BigInt, Text};
+
+use crate::types::{Id, SqlTs, SqlUuid, Ts};
 
 /// Orders a boxed query by `(column, id)` and, after a cursor `(t, u)`, keeps the rows beyond
 /// it as `column >= t AND (column > t OR id > u)` (mirrored for descending order): both
@@ -13,6 +19,58 @@ macro_rules! keyset {
     }};
 }
 pub(crate) use keyset;
+
+/// A bind parameter of a hand-written aggregate query.
+pub(crate) enum Param {
+    Id(Id),
+    Text(String),
+    Ts(Ts),
+    Int(i64),
+}
+
+pub(crate) fn bind_all<'f, DB>(
+    mut query: BoxedSqlQuery<'f, DB, SqlQuery>,
+    params: &[Param],
+) -> BoxedSqlQuery<'f, DB, SqlQuery>
+where
+    DB: diesel::backend::Backend
+        + diesel::sql_types::HasSqlType<SqlUuid>
+        + diesel::sql_types::HasSqlType<SqlTs>
+        + diesel::sql_types::HasSqlType<Text>
+        + diesel::sql_types::HasSqlType<BigInt>,
+    Id: diesel::serialize::ToSql<SqlUuid, DB>,
+    Ts: diesel::serialize::ToSql<SqlTs, DB>,
+    String: diesel::serialize::ToSql<Text, DB>,
+    i64: diesel::serialize::ToSql<BigInt, DB>,
+{
+    for param in params {
+        query = match param {
+            Param::Id(id) => query.bind::<SqlUuid, _>(*id),
+            Param::Text(t) => query.bind::<Text, _>(t.clone()),
+            Param::Ts(t) => query.bind::<SqlTs, _>(*t),
+            Param::Int(n) => query.bind::<BigInt, _>(*n),
+        };
+    }
+    query
+}
+
+/// `?` placeholders as the backend wants them: unchanged for SQLite, `$1…` for PostgreSQL.
+pub(crate) fn placeholders(sql: &str, postgres: bool) -> String {
+    if !postgres {
+        return sql.to_owned();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for ch in sql.chars() {
+        if ch == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
 
 /// A case-insensitive substring pattern for `LIKE … ESCAPE '\'`, with the wildcards in `q`
 /// taken literally.

@@ -1,6 +1,7 @@
 //! One module per resource, each with its handlers and a `configure` that registers them.
 //! Shared here: response builders and list parameters.
 
+pub mod analytics;
 pub mod api_keys;
 pub mod auth;
 pub mod coupons;
@@ -48,6 +49,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     coupons::configure(cfg);
     loyalty::configure(cfg);
     rewards::configure(cfg);
+    analytics::configure(cfg);
 }
 
 fn etag(version: i64) -> (header::HeaderName, String) {
