@@ -7,8 +7,10 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::web::{self, Bytes};
 use actix_web::{FromRequest, HttpRequest};
+use chrono::{DateTime, Datelike, Utc};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use crate::error::{ApiError, ErrorCode};
 
@@ -159,6 +161,21 @@ pub fn require_idempotency_key(req: &HttpRequest, detail: &str) -> Result<(), Ap
         Ok(())
     } else {
         Err(ApiError::new(ErrorCode::IdempotencyKeyRequired, detail))
+    }
+}
+
+/// An instant query parameter (`created_after=`, `due_before=`, …) within the years 1 to 9999:
+/// chrono also reads signed years such as `+10000`, which PostgreSQL refuses and SQLite's text
+/// order misplaces. Use with `#[serde(default, deserialize_with = "crate::extract::instant")]`.
+pub fn instant<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match Option::<DateTime<Utc>>::deserialize(deserializer)? {
+        Some(t) if !(1..=9999).contains(&t.year()) => {
+            Err(serde::de::Error::custom("must be an instant between the years 1 and 9999"))
+        }
+        t => Ok(t),
     }
 }
 

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::access::Actor;
 use crate::customer::str_enum;
-use crate::deal::parse_currency;
+use crate::deal::{AMOUNT_MAX, parse_currency};
 use crate::interaction::{FUTURE_TOLERANCE_HOURS, check_metadata, earliest};
 use crate::owner::REASON_MAX;
 use crate::{CustomerId, PurchaseId, RefundId, ValidationErrors};
@@ -316,8 +316,8 @@ impl PurchaseInput {
             if !(1..=QUANTITY_MAX).contains(&item.quantity) {
                 e.add(field("quantity"), "out_of_range", format!("must be between 1 and {QUANTITY_MAX}"));
             }
-            if item.unit_price_minor < 0 {
-                e.add(field("unit_price_minor"), "out_of_range", "must not be negative");
+            if !(0..=AMOUNT_MAX).contains(&item.unit_price_minor) {
+                e.add(field("unit_price_minor"), "out_of_range", format!("must be between 0 and {AMOUNT_MAX}"));
             }
             let line_total = item.quantity.checked_mul(item.unit_price_minor);
             if line_total.is_none() {
@@ -340,8 +340,9 @@ impl PurchaseInput {
             ("shipping_minor", self.shipping_minor),
             ("total_minor", self.total_minor),
         ] {
-            if value < 0 {
-                e.add(field, "out_of_range", "must not be negative");
+            // Capped like deal amounts, so that sums over many purchases stay in 64 bits.
+            if !(0..=AMOUNT_MAX).contains(&value) {
+                e.add(field, "out_of_range", format!("must be between 0 and {AMOUNT_MAX}"));
             }
         }
         let lines_ok = !e.0.iter().any(|err| err.field.starts_with("items"));
@@ -804,18 +805,23 @@ mod tests {
     #[test]
     fn huge_numbers_are_too_large_not_a_panic() {
         let max = i64::MAX;
-        let line = json!([{"sku": "A", "name": "x", "quantity": 2, "unit_price_minor": max}]);
+        let line = json!([{"sku": "A", "name": "x", "quantity": 10_000, "unit_price_minor": AMOUNT_MAX}]);
         assert_eq!(
-            codes_of(json!({"items": line, "total_minor": max})),
+            codes_of(json!({"items": line, "total_minor": AMOUNT_MAX})),
             [pair("items[0].unit_price_minor", "too_large")]
         );
-        let two = json!([{"sku": "A", "name": "x", "quantity": 1, "unit_price_minor": max},
-                         {"sku": "B", "name": "x", "quantity": 1, "unit_price_minor": max}]);
-        assert_eq!(codes_of(json!({"items": two, "total_minor": max})), [pair("items", "too_large")]);
-        let one = json!([{"sku": "A", "name": "x", "quantity": 1, "unit_price_minor": max}]);
+        let big = json!({"sku": "A", "name": "x", "quantity": 9_000, "unit_price_minor": AMOUNT_MAX});
+        assert_eq!(codes_of(json!({"items": [big, big], "total_minor": AMOUNT_MAX})), [pair("items", "too_large")]);
+        // 9 223 × 10^15 still fits in i64; adding the tax does not.
+        let edge = json!({"sku": "A", "name": "x", "quantity": 9_223, "unit_price_minor": AMOUNT_MAX});
         assert_eq!(
-            codes_of(json!({"items": one, "tax_minor": max, "total_minor": max})),
+            codes_of(json!({"items": [edge], "tax_minor": AMOUNT_MAX, "total_minor": AMOUNT_MAX})),
             [pair("total_minor", "too_large")]
+        );
+        let over = json!([{"sku": "A", "name": "x", "quantity": 1, "unit_price_minor": max}]);
+        assert_eq!(
+            codes_of(json!({"items": over, "shipping_minor": max, "total_minor": 1})),
+            [pair("items[0].unit_price_minor", "out_of_range"), pair("shipping_minor", "out_of_range"),]
         );
         assert_eq!(
             codes_of(json!({"items": [{"sku": "A", "name": "x", "quantity": max, "unit_price_minor": 1}]}))[0].1,

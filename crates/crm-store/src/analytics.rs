@@ -358,7 +358,7 @@ pub async fn purchase_stats(
             // One row per purchase and category first, so a purchase is one order per category.
             format!(
                 "l AS (SELECT p.customer_id AS customer_id, p.id AS purchase_id, i.category AS k, \
-                   SUM(i.line_total_minor - i.line_total_minor * i.refunded_quantity / i.quantity) AS rev \
+                   SUM(i.unit_price_minor * (i.quantity - i.refunded_quantity)) AS rev \
                    FROM purchases p JOIN purchase_items i ON i.purchase_id = p.id \
                    WHERE {IN_WINDOW} AND {COUNTED} AND i.refunded_quantity < i.quantity \
                    GROUP BY p.customer_id, p.id, i.category), \

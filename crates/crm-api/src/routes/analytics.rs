@@ -59,6 +59,7 @@ pub struct RfmParams {
     #[param(example = "EUR")]
     currency: Option<String>,
     /// Score the purchases up to this moment (RFC 3339); default now.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     as_of: Option<DateTime<Utc>>,
     /// One segment or a comma-separated list, e.g. `at_risk,cannot_lose`.
     #[param(example = "champions,loyal")]
@@ -125,6 +126,7 @@ pub struct RfmAtParams {
     #[param(example = "EUR")]
     currency: Option<String>,
     /// Score the purchases up to this moment (RFC 3339); default now.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     as_of: Option<DateTime<Utc>>,
 }
 

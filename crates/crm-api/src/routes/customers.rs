@@ -88,11 +88,15 @@ pub struct ListParams {
     industry: Option<String>,
     /// `true`: a VAT number is on file; `false`: none.
     vat_registered: Option<bool>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     created_after: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     created_before: Option<DateTime<Utc>>,
     /// Last interaction at or after this time.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     last_interaction_after: Option<DateTime<Utc>>,
     /// Last interaction before this time, or never.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     last_interaction_before: Option<DateTime<Utc>>,
     /// Score of the lead the customer was converted from.
     lead_score_min: Option<i32>,
@@ -100,7 +104,9 @@ pub struct ListParams {
     /// Persons who work for this company.
     company_id: Option<CustomerId>,
     email: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     updated_after: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     updated_before: Option<DateTime<Utc>>,
     /// Case-insensitive search in names, email, phone and company name.
     q: Option<String>,

@@ -91,7 +91,9 @@ pub struct ListParams {
     expected_close_before: Option<NaiveDate>,
     amount_min: Option<i64>,
     amount_max: Option<i64>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     created_after: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     created_before: Option<DateTime<Utc>>,
     /// Case-insensitive search in the title.
     q: Option<String>,

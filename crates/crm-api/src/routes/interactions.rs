@@ -78,8 +78,10 @@ pub struct ListParams {
     direction: Option<Direction>,
     user_id: Option<UserId>,
     /// Interactions that occurred at or after this instant.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     occurred_after: Option<DateTime<Utc>>,
     /// Interactions that occurred before this instant.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     occurred_before: Option<DateTime<Utc>>,
     /// Case-insensitive search in the subject.
     q: Option<String>,

@@ -87,7 +87,9 @@ pub struct ListParams {
     score_max: Option<i32>,
     /// Comma-separated; every tag must be present.
     tag: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     created_after: Option<DateTime<Utc>>,
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     created_before: Option<DateTime<Utc>>,
     /// Case-insensitive search in names, company, email and phone.
     q: Option<String>,

@@ -9,7 +9,7 @@ use crm_domain::access::Scope;
 use crm_domain::audit::AuditEvent;
 use crm_domain::page::{Cursor, Page, paginate};
 use crm_domain::purchase::{
-    Channel, Purchase, PurchaseFilter, PurchaseInput, PurchaseSort, PurchaseStatus, RefundInput,
+    Channel, EXTERNAL_ORDER_ID_MAX, Purchase, PurchaseFilter, PurchaseInput, PurchaseSort, PurchaseStatus, RefundInput,
 };
 use crm_domain::{CustomerId, PurchaseId, ValidationErrors};
 use crm_store::purchases::{self, Recorded};
@@ -184,8 +184,10 @@ pub struct ListParams {
     /// One status or a comma-separated list: `completed`, `partially_refunded`, `refunded`.
     status: Option<String>,
     /// Purchases made at or after this instant.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     occurred_after: Option<DateTime<Utc>>,
     /// Purchases made before this instant.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     occurred_before: Option<DateTime<Utc>>,
     /// The purchase with this shop order number.
     external_order_id: Option<String>,
@@ -215,10 +217,23 @@ pub async fn list_purchases(
         statuses: comma_list("status", params.status.as_deref(), PurchaseStatus::parse)?,
         occurred_after: params.occurred_after,
         occurred_before: params.occurred_before,
-        external_order_id: params.external_order_id,
+        external_order_id: order_id_param(params.external_order_id)?,
     };
     let rows = purchases::list(&state.store, caller.workspace_id, &filter, sort, after.as_ref(), limit).await?;
     Ok(HttpResponse::Ok().json(paginate(rows, limit, |p| purchases::cursor_after(sort, p))))
+}
+
+/// PostgreSQL text cannot hold NUL: refuse control characters here rather than fail in SQL.
+fn order_id_param(raw: Option<String>) -> ApiResult<Option<String>> {
+    match raw {
+        Some(id) if id.chars().count() > EXTERNAL_ORDER_ID_MAX || id.chars().any(char::is_control) => {
+            Err(ApiError::parameter(
+                "external_order_id",
+                format!("must be at most {EXTERNAL_ORDER_ID_MAX} characters, without control characters"),
+            ))
+        }
+        id => Ok(id),
+    }
 }
 
 /// One purchase with its line items and refunds.

@@ -82,8 +82,10 @@ pub struct ListParams {
     /// `true`: due in the past and still open or in progress; `false`: all others.
     overdue: Option<bool>,
     /// Tasks due at or after this instant.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     due_after: Option<DateTime<Utc>>,
     /// Tasks due before this instant.
+    #[serde(default, deserialize_with = "crate::extract::instant")]
     due_before: Option<DateTime<Utc>>,
     customer_id: Option<CustomerId>,
     deal_id: Option<DealId>,
