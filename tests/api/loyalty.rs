@@ -437,6 +437,26 @@ async fn expiry_by_the_cli_takes_due_lots_once(app: TestApp) {
 }
 both_backends!(expiry_by_the_cli_takes_due_lots_once);
 
+/// Expiry is not only the job's: points past their date are gone before anything is spent, even
+/// when no expiry run has happened since (the job is off in tests).
+async fn points_past_their_expiry_cannot_be_spent_before_the_job_runs(app: TestApp) {
+    put_program(&app, &program()).await;
+    let id = customer(&app).await;
+    adjust(&app, &id, &json!({"points": 100, "reason": "short-lived", "expires_at": in_seconds(1)})).await;
+    adjust(&app, &id, &json!({"points": 20, "reason": "kept"})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let refused = redeem(&app, &id, "too-late", &json!({"points": 50})).await;
+    assert_problem(refused, 422, "insufficient_points").await;
+    let spent = redeem(&app, &id, "in-time", &json!({"points": 20})).await;
+    assert_eq!(assert_json(spent, 201).await["balance"], 0);
+    let expired = app.admin().list_all(&format!("/v1/customers/{id}/loyalty/ledger?kind=expire")).await;
+    assert_eq!(expired.len(), 1, "written once: the refused redeem rolled its expiry back");
+    assert_eq!((&expired[0]["points"], &expired[0]["actor"]["type"]), (&json!(-100), &json!("system")));
+    assert_eq!(expire_points_cli(&app), json!({"customers": 0, "lots_expired": 0, "points_expired": 0}));
+    audit_ok(&app).await;
+}
+both_backends!(points_past_their_expiry_cannot_be_spent_before_the_job_runs);
+
 fn expiry_every_second(config: &mut crm_api::config::Config) {
     config.points_expiry_interval_secs = 1;
 }

@@ -222,15 +222,19 @@ impl NewEntry {
 pub(crate) struct Opening {
     pub(crate) ws: Id,
     pub(crate) customer: Id,
+    pub(crate) customer_id: CustomerId,
     pub(crate) at: Ts,
     pub(crate) welcome: Option<NewEntry>,
+    /// Who expires due points on opening: the program, not the caller.
+    pub(crate) system: Context,
 }
 
 impl Opening {
     pub(crate) fn new(ctx: &Context, customer: CustomerId, program: Option<&ProgramInput>, at: DateTime<Utc>) -> Self {
+        // The program grants and expires points, not the caller; nor are they the record a keyed
+        // request created.
+        let system = Context { actor: Actor::System, idempotency_key: None, ..ctx.clone() };
         let welcome = program.filter(|p| p.active && p.welcome_bonus > 0).map(|p| {
-            // The program grants it, not the caller; nor is it the record a keyed request created.
-            let system = Context { actor: Actor::System, idempotency_key: None, ..ctx.clone() };
             let plan = EntryPlan {
                 kind: LedgerKind::Earn,
                 points: p.welcome_bonus,
@@ -242,7 +246,14 @@ impl Opening {
             };
             NewEntry::new(&system, customer, plan, at)
         });
-        Opening { ws: Id(ctx.workspace_id.0), customer: Id(customer.0), at: Ts(at), welcome }
+        Opening {
+            ws: Id(ctx.workspace_id.0),
+            customer: Id(customer.0),
+            customer_id: customer,
+            at: Ts(at),
+            welcome,
+            system,
+        }
     }
 }
 
@@ -471,7 +482,57 @@ macro_rules! open_account {
             )
             .await?;
         }
-        balance
+        // Points past their expiry leave before anything is spent, under this lock, whether or
+        // not the expiry job has run yet.
+        let mut expired_lots = 0_i64;
+        let mut expired_points = 0_i64;
+        loop {
+            use $crate::schema::loyalty_lots as lots;
+            let due: Vec<$crate::loyalty::LotRow> = diesel_async::RunQueryDsl::load(
+                lots::table
+                    .filter(lots::customer_id.eq(o.customer))
+                    .filter(lots::remaining.gt(0_i64))
+                    .filter(lots::expires_sort.le(o.at))
+                    .order((lots::expires_sort.asc(), lots::created_at.asc()))
+                    .limit($crate::loyalty::LOT_BATCH)
+                    .select($crate::loyalty::LotRow::as_select()),
+                $c,
+            )
+            .await?;
+            let due: Vec<crm_domain::loyalty::Lot> = due.into_iter().map(crm_domain::loyalty::Lot::from).collect();
+            let takes = crm_domain::loyalty::due(&due, o.at.0);
+            if takes.is_empty() {
+                break;
+            }
+            for take in takes {
+                diesel_async::RunQueryDsl::execute(
+                    diesel::update(
+                        lots::table
+                            .filter(lots::entry_id.eq($crate::types::Id(take.lot)))
+                            .filter(lots::remaining.eq(take.points)),
+                    )
+                    .set(lots::remaining.eq(0_i64)),
+                    $c,
+                )
+                .await?;
+                expired_lots += 1;
+                expired_points += take.points;
+            }
+        }
+        if expired_points > 0 {
+            let plan = $crate::loyalty::EntryPlan {
+                kind: crm_domain::loyalty::LedgerKind::Expire,
+                points: -expired_points,
+                tier_points: 0,
+                reference: None,
+                reason: Some(format!("{expired_lots} lot(s) reached their expiry")),
+                expires_at: None,
+                lots: $crate::loyalty::LotEffect::Taken,
+            };
+            let entry = $crate::loyalty::NewEntry::new(&o.system, o.customer_id, plan, o.at.0);
+            balance = $crate::loyalty::apply_entry!($c, &entry).balance_after();
+        }
+        (balance, expired_lots, expired_points)
     }};
 }
 pub(crate) use open_account;
@@ -550,7 +611,7 @@ macro_rules! reverse_for_refund {
         } else {
             let at = $crate::types::now();
             let opening = $crate::loyalty::Opening::new(ctx, customer, None, at);
-            let balance = $crate::loyalty::open_account!($c, &opening);
+            let (balance, _, _) = $crate::loyalty::open_account!($c, &opening);
             let own: Option<$crate::types::Id> = diesel_async::RunQueryDsl::get_result(
                 $crate::schema::loyalty_ledger::table
                     .filter($crate::schema::loyalty_ledger::customer_id.eq($crate::types::Id(customer.0)))
@@ -889,7 +950,7 @@ pub async fn redeem(
         Some(NewAuditRow::new(ctx, crate::rewards::ENTITY, r.id.0, AuditAction::Update, &[change], at))
     });
     let row: EntryRow = write_tx!(&mut conn, |c| {
-        let balance = open_account!(c, &opening);
+        let (balance, _, _) = open_account!(c, &opening);
         if balance < points {
             return Err(insufficient(balance, points));
         }
@@ -968,7 +1029,7 @@ pub async fn adjust(
     let opening = Opening::new(ctx, customer, Some(&program), at);
     let entry = NewEntry::new(ctx, customer, plan, at);
     let row: EntryRow = write_tx!(&mut conn, |c| {
-        let balance = open_account!(c, &opening);
+        let (balance, _, _) = open_account!(c, &opening);
         if balance < -entry.points {
             return Err(insufficient(balance, -entry.points));
         }
@@ -1093,50 +1154,7 @@ async fn expire_customer(
     let opening = Opening::new(&ctx, customer, None, at);
     let mut conn = store.write().await?;
     write_tx!(&mut conn, |c| {
-        open_account!(c, &opening);
-        let mut lots = 0_i64;
-        let mut points = 0_i64;
-        loop {
-            let due: Vec<LotRow> = loyalty_lots::table
-                .filter(loyalty_lots::customer_id.eq(Id(customer.0)))
-                .filter(loyalty_lots::remaining.gt(0_i64))
-                .filter(loyalty_lots::expires_sort.le(Ts(at)))
-                .order((loyalty_lots::expires_sort.asc(), loyalty_lots::created_at.asc()))
-                .limit(LOT_BATCH)
-                .select(LotRow::as_select())
-                .load(c)
-                .await?;
-            let due: Vec<Lot> = due.into_iter().map(Lot::from).collect();
-            let takes = crm_domain::loyalty::due(&due, at);
-            if takes.is_empty() {
-                break;
-            }
-            for take in takes {
-                diesel::update(
-                    loyalty_lots::table
-                        .filter(loyalty_lots::entry_id.eq(Id(take.lot)))
-                        .filter(loyalty_lots::remaining.eq(take.points)),
-                )
-                .set(loyalty_lots::remaining.eq(0_i64))
-                .execute(c)
-                .await?;
-                lots += 1;
-                points += take.points;
-            }
-        }
-        if points > 0 {
-            let plan = EntryPlan {
-                kind: LedgerKind::Expire,
-                points: -points,
-                tier_points: 0,
-                reference: None,
-                reason: Some(format!("{lots} lot(s) reached their expiry")),
-                expires_at: None,
-                lots: LotEffect::Taken,
-            };
-            let entry = NewEntry::new(&ctx, customer, plan, at);
-            apply_entry!(c, &entry);
-        }
+        let (_, lots, points) = open_account!(c, &opening);
         Ok((lots, points))
     })
 }
