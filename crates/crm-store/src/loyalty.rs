@@ -944,35 +944,65 @@ pub async fn redeem(
         lots: LotEffect::Consume { first: None },
     };
     let entry = NewEntry::new(ctx, customer, plan, at);
-    let stock_audit = reward.as_ref().and_then(|r| {
-        let stock = r.stock?;
-        let change = Change { field: "stock".into(), from: json!(stock), to: json!(stock - 1) };
-        Some(NewAuditRow::new(ctx, crate::rewards::ENTITY, r.id.0, AuditAction::Update, &[change], at))
-    });
     let row: EntryRow = write_tx!(&mut conn, |c| {
         let (balance, _, _) = open_account!(c, &opening);
         if balance < points {
             return Err(insufficient(balance, points));
         }
         let row = apply_entry!(c, &entry);
-        if let (Some(reward), Some(audit)) = (&reward, &stock_audit) {
-            let taken = diesel::update(
-                rewards::table
+        if let Some(reward) = &reward {
+            // The reward as read before the transaction must still hold: an admin may have
+            // deactivated it, repriced it or sold the last one since.
+            let unchanged = rewards::table
+                .filter(rewards::id.eq(reward.id))
+                .filter(rewards::workspace_id.eq(Id(ws.0)))
+                .filter(rewards::active.eq(true))
+                .filter(rewards::deleted_at.is_null())
+                .filter(rewards::cost_points.eq(reward.cost_points));
+            let held = match reward.stock {
+                Some(_) => {
+                    let left: Option<Option<i64>> = diesel::update(unchanged.filter(rewards::stock.gt(0_i64)))
+                        .set((
+                            rewards::stock.eq(rewards::stock - 1_i64),
+                            rewards::version.eq(rewards::version + 1_i64),
+                            rewards::updated_at.eq(Ts(at)),
+                        ))
+                        .returning(rewards::stock)
+                        .get_result(c)
+                        .await
+                        .optional()?;
+                    if let Some(Some(left)) = left {
+                        let change = Change { field: "stock".into(), from: json!(left + 1), to: json!(left) };
+                        let audit = NewAuditRow::new(
+                            ctx,
+                            crate::rewards::ENTITY,
+                            reward.id.0,
+                            AuditAction::Update,
+                            &[change],
+                            at,
+                        );
+                        diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
+                    }
+                    left.is_some()
+                }
+                None => unchanged.filter(rewards::stock.is_null()).count().get_result::<i64>(c).await? > 0,
+            };
+            if !held {
+                let now: Option<(bool, Option<Ts>, Option<i64>)> = rewards::table
                     .filter(rewards::id.eq(reward.id))
-                    .filter(rewards::workspace_id.eq(Id(ws.0)))
-                    .filter(rewards::stock.gt(0_i64)),
-            )
-            .set((
-                rewards::stock.eq(rewards::stock - 1_i64),
-                rewards::version.eq(rewards::version + 1_i64),
-                rewards::updated_at.eq(Ts(at)),
-            ))
-            .execute(c)
-            .await?;
-            if taken == 0 {
-                return Err(out_of_stock());
+                    .select((rewards::active, rewards::deleted_at, rewards::stock))
+                    .get_result(c)
+                    .await
+                    .optional()?;
+                return Err(match now {
+                    Some((true, None, Some(0))) => out_of_stock(),
+                    Some((false, None, _)) => StoreError::invalid("reward_id", "inactive", "the reward is not active"),
+                    None | Some((_, Some(_), _)) => {
+                        StoreError::invalid("reward_id", "not_found", "no such reward in this workspace")
+                    }
+                    Some(_) => StoreError::conflict("edit_conflict", "the reward changed during the request; retry"),
+                });
             }
-            diesel::insert_into(audit_events::table).values(audit).execute(c).await?;
         }
         Ok(row)
     })?;
