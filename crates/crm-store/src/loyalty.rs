@@ -1147,29 +1147,39 @@ pub async fn audit(store: &Store, ws: WorkspaceId) -> Result<AuditReport, StoreE
 pub async fn expire_due(store: &Store, batch: i64) -> Result<ExpiryReport, StoreError> {
     let at = now();
     let mut report = ExpiryReport::default();
+    // Customers in id order, so that one whose expiry keeps failing is passed, not retried forever.
+    let mut after: Option<Id> = None;
     loop {
         let mut conn = store.read_primary().await?;
-        let due: Vec<(Id, Id)> = per_backend!(&mut conn, |c| loyalty_lots::table
-            .filter(loyalty_lots::remaining.gt(0_i64))
-            .filter(loyalty_lots::expires_sort.le(Ts(at)))
-            .select((loyalty_lots::workspace_id, loyalty_lots::customer_id))
-            .distinct()
-            .limit(batch)
-            .load(c)
-            .await)?;
+        let due: Vec<(Id, Id)> = per_backend!(&mut conn, |c| {
+            let mut query = loyalty_lots::table
+                .filter(loyalty_lots::remaining.gt(0_i64))
+                .filter(loyalty_lots::expires_sort.le(Ts(at)))
+                .select((loyalty_lots::workspace_id, loyalty_lots::customer_id))
+                .distinct()
+                .order(loyalty_lots::customer_id)
+                .limit(batch)
+                .into_boxed();
+            if let Some(last) = after {
+                query = query.filter(loyalty_lots::customer_id.gt(last));
+            }
+            query.load(c).await
+        })?;
         drop(conn);
-        let mut progressed = false;
         for (ws, customer) in &due {
-            let (lots, points) = expire_customer(store, WorkspaceId(ws.0), CustomerId(customer.0), at).await?;
-            if lots > 0 {
-                report.customers += 1;
-                report.lots_expired += lots;
-                report.points_expired += points;
-                progressed = true;
+            match expire_customer(store, WorkspaceId(ws.0), CustomerId(customer.0), at).await {
+                Ok((0, _)) => {}
+                Ok((lots, points)) => {
+                    report.customers += 1;
+                    report.lots_expired += lots;
+                    report.points_expired += points;
+                }
+                Err(e) => log::warn!("the due points of customer {} were not expired: {e}", customer.0),
             }
         }
-        if i64::try_from(due.len()).unwrap_or(i64::MAX) < batch || !progressed {
-            return Ok(report);
+        match due.last() {
+            Some((_, last)) if i64::try_from(due.len()).unwrap_or(i64::MAX) == batch => after = Some(*last),
+            _ => return Ok(report),
         }
     }
 }
