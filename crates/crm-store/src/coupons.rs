@@ -6,7 +6,7 @@
 
 use chrono::Utc;
 use crm_domain::access::Actor;
-use crm_domain::audit::{AuditAction, Change, diff};
+use crm_domain::audit::{AuditAction, diff};
 use crm_domain::coupon::{
     Coupon, CouponFilter, CouponInput, CouponRedemption, CouponSort, CouponValidation, DiscountType, Order, Redeem,
     Refusal, check_redeemable, check_state, normalise_code,
@@ -27,6 +27,7 @@ use crate::query::{keyset, like_pattern};
 use crate::schema::{
     audit_events, coupon_redemptions, coupons, customer_stats, customer_tags, customers, purchases, segments,
 };
+use crate::soft_delete;
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -398,43 +399,20 @@ pub async fn set_deleted(
 ) -> Result<Coupon, StoreError> {
     let mut conn = store.write().await?;
     let current = fetch(&mut conn, ctx.workspace_id, id, true).await?;
-    if current.deleted_at.is_some() == deleted {
-        return if deleted { Err(StoreError::NotFound) } else { Ok(current) };
+    if !soft_delete::needed(current.deleted_at.is_some(), current.version, if_match, deleted)? {
+        return Ok(current);
     }
-    if if_match.is_some_and(|v| v != current.version) {
-        return Err(StoreError::VersionMismatch { current: current.version });
-    }
-    let at = now();
-    let (action, deleted_at) = if deleted { (AuditAction::Delete, Some(Ts(at))) } else { (AuditAction::Restore, None) };
-    let change = Change {
-        field: "deleted_at".into(),
-        from: serde_json::to_value(current.deleted_at).unwrap_or_default(),
-        to: serde_json::to_value(deleted_at.map(|t| t.0)).unwrap_or_default(),
-    };
-    let audit = NewAuditRow::new(ctx, ENTITY, id.0, action, &[change], at);
-    let row: Option<CouponRow> = write_tx!(&mut conn, |c| {
-        let row = diesel::update(
-            coupons::table
-                .filter(coupons::workspace_id.eq(Id(ctx.workspace_id.0)))
-                .filter(coupons::id.eq(Id(id.0)))
-                .filter(coupons::version.eq(current.version)),
-        )
-        .set((
-            coupons::deleted_at.eq(deleted_at),
-            coupons::version.eq(current.version + 1),
-            coupons::updated_at.eq(Ts(at)),
-        ))
-        .returning(CouponRow::as_returning())
-        .get_result(c)
-        .await
-        .optional()?;
-        if row.is_some() {
-            diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
-        }
-        Ok(row)
-    })
-    .map_err(code_taken)?;
-    match row {
+    let written = soft_delete::set_deleted_at!(
+        &mut conn,
+        ctx,
+        ENTITY,
+        coupons,
+        CouponRow,
+        id.0,
+        (current.version, current.deleted_at),
+        deleted
+    );
+    match written.map_err(code_taken)? {
         Some(row) => row.try_into(),
         None => Err(StoreError::VersionMismatch { current: current.version + 1 }),
     }

@@ -1,7 +1,7 @@
 //! Interactions: rows, the mapping to domain types, and every query, scoped by workspace.
 //! The `external_id` of live interactions is unique per workspace (a partial unique index).
 
-use crm_domain::audit::{AuditAction, Change, diff};
+use crm_domain::audit::{AuditAction, diff};
 use crm_domain::interaction::{
     Channel, Direction, Interaction, InteractionFilter, InteractionInput, InteractionSort, InteractionSortField,
 };
@@ -14,6 +14,7 @@ use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
 use crate::query::{keyset, like_pattern};
 use crate::schema::{audit_events, customer_stats, interactions};
+use crate::soft_delete;
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -382,43 +383,23 @@ pub async fn set_deleted(
 ) -> Result<Interaction, StoreError> {
     let mut conn = store.write().await?;
     let current = fetch(&mut conn, ctx.workspace_id, id, true).await?;
-    if current.deleted_at.is_some() == deleted {
-        return if deleted { Err(StoreError::NotFound) } else { Ok(current) };
+    if !soft_delete::needed(current.deleted_at.is_some(), current.version, if_match, deleted)? {
+        return Ok(current);
     }
-    if if_match.is_some_and(|v| v != current.version) {
-        return Err(StoreError::VersionMismatch { current: current.version });
-    }
-    let at = now();
-    let (action, deleted_at) = if deleted { (AuditAction::Delete, Some(Ts(at))) } else { (AuditAction::Restore, None) };
-    let change = Change {
-        field: "deleted_at".into(),
-        from: serde_json::to_value(current.deleted_at).unwrap_or_default(),
-        to: serde_json::to_value(deleted_at.map(|t| t.0)).unwrap_or_default(),
-    };
-    let audit = NewAuditRow::new(ctx, ENTITY, id.0, action, &[change], at);
-    let result: Result<Option<InteractionRow>, StoreError> = write_tx!(&mut conn, |c| {
-        let row = diesel::update(
-            interactions::table
-                .filter(interactions::workspace_id.eq(Id(ctx.workspace_id.0)))
-                .filter(interactions::id.eq(Id(id.0)))
-                .filter(interactions::version.eq(current.version)),
-        )
-        .set((
-            interactions::deleted_at.eq(deleted_at),
-            interactions::version.eq(current.version + 1),
-            interactions::updated_at.eq(Ts(at)),
-        ))
-        .returning(InteractionRow::as_returning())
-        .get_result(c)
-        .await
-        .optional()?;
-        if row.is_some() {
-            diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
+    let written = soft_delete::set_deleted_at!(
+        &mut conn,
+        ctx,
+        ENTITY,
+        interactions,
+        InteractionRow,
+        id.0,
+        (current.version, current.deleted_at),
+        deleted,
+        then c => {
             refresh_last_interaction!(c, Id(ctx.workspace_id.0), [current.data.customer_id]);
         }
-        Ok(row)
-    });
-    match result {
+    );
+    match written {
         Ok(Some(row)) => row.try_into(),
         Ok(None) => Err(StoreError::VersionMismatch { current: current.version + 1 }),
         Err(e) => Err(name_conflict(&mut conn, ctx.workspace_id, current.data.external_id.as_deref(), e).await),

@@ -29,6 +29,7 @@ pub mod schema;
 pub mod scoring_rules;
 pub mod segments;
 pub mod sessions;
+mod soft_delete;
 pub mod tasks;
 pub mod timeline;
 pub mod types;

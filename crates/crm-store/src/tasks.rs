@@ -2,7 +2,7 @@
 //! `due_sort` (due date, or a far-future sentinel) gives the due-date order one non-null keyset.
 
 use chrono::{DateTime, Utc};
-use crm_domain::audit::{AuditAction, Change, diff};
+use crm_domain::audit::{AuditAction, diff};
 use crm_domain::page::Cursor;
 use crm_domain::task::{
     DelegationRefused, Priority, Task, TaskFilter, TaskInput, TaskSort, TaskSortField, TaskStatus, check_delegation,
@@ -15,6 +15,7 @@ use diesel_async::RunQueryDsl;
 use crate::audit::NewAuditRow;
 use crate::query::{keyset, like_pattern};
 use crate::schema::{audit_events, tasks};
+use crate::soft_delete;
 use crate::types::{Id, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -358,38 +359,20 @@ pub async fn set_deleted(
 ) -> Result<Task, StoreError> {
     let mut conn = store.write().await?;
     let current = fetch(&mut conn, ctx.workspace_id, id, true).await?;
-    if current.deleted_at.is_some() == deleted {
-        return if deleted { Err(StoreError::NotFound) } else { Ok(current) };
+    if !soft_delete::needed(current.deleted_at.is_some(), current.version, if_match, deleted)? {
+        return Ok(current);
     }
-    if if_match.is_some_and(|v| v != current.version) {
-        return Err(StoreError::VersionMismatch { current: current.version });
-    }
-    let at = now();
-    let (action, deleted_at) = if deleted { (AuditAction::Delete, Some(Ts(at))) } else { (AuditAction::Restore, None) };
-    let change = Change {
-        field: "deleted_at".into(),
-        from: serde_json::to_value(current.deleted_at).unwrap_or_default(),
-        to: serde_json::to_value(deleted_at.map(|t| t.0)).unwrap_or_default(),
-    };
-    let audit = NewAuditRow::new(ctx, ENTITY, id.0, action, &[change], at);
-    let row: Option<TaskRow> = write_tx!(&mut conn, |c| {
-        let row = diesel::update(
-            tasks::table
-                .filter(tasks::workspace_id.eq(Id(ctx.workspace_id.0)))
-                .filter(tasks::id.eq(Id(id.0)))
-                .filter(tasks::version.eq(current.version)),
-        )
-        .set((tasks::deleted_at.eq(deleted_at), tasks::version.eq(current.version + 1), tasks::updated_at.eq(Ts(at))))
-        .returning(TaskRow::as_returning())
-        .get_result(c)
-        .await
-        .optional()?;
-        if row.is_some() {
-            diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
-        }
-        Ok(row)
-    })?;
-    match row {
+    let written = soft_delete::set_deleted_at!(
+        &mut conn,
+        ctx,
+        ENTITY,
+        tasks,
+        TaskRow,
+        id.0,
+        (current.version, current.deleted_at),
+        deleted
+    );
+    match written? {
         Some(row) => row.try_into(),
         None => Err(StoreError::VersionMismatch { current: current.version + 1 }),
     }
