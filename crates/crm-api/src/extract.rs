@@ -136,20 +136,23 @@ impl FromRequest for IfMatch {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(value) = req.headers().get(header::IF_MATCH) else {
-            return ready(Ok(IfMatch(None)));
-        };
-        let raw = value.to_str().unwrap_or_default().trim();
-        if raw == "*" {
-            return ready(Ok(IfMatch(None)));
-        }
-        let version = raw.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok().filter(|v| *v > 0);
-        ready(match version {
-            Some(v) => Ok(IfMatch(Some(v))),
-            None => {
-                Err(ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag this API sent, such as \"3\""))
-            }
-        })
+        ready(if_match_at_least(req, 1).map(IfMatch))
+    }
+}
+
+/// The version `If-Match` names, refusing versions below `min` (records start at 1; a
+/// setting never saved reads as version 0).
+pub fn if_match_at_least(req: &HttpRequest, min: i64) -> Result<Option<i64>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let raw = value.to_str().unwrap_or_default().trim();
+    if raw == "*" {
+        return Ok(None);
+    }
+    match raw.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok().filter(|v| *v >= min) {
+        Some(v) => Ok(Some(v)),
+        None => Err(ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag this API sent, such as \"3\"")),
     }
 }
 

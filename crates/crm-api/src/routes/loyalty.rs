@@ -17,8 +17,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use super::interactions::comma_list;
 use super::{decode_cursor, page_limit, versioned};
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
-use crate::extract::{JsonBody, QueryParams, require_idempotency_key};
+use crate::error::{ApiResult, Problem};
+use crate::extract::{JsonBody, QueryParams, if_match_at_least, require_idempotency_key};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -72,26 +72,10 @@ pub async fn put_program(
     body: JsonBody<ProgramInput>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::SettingsAdmin)?;
-    let if_match = program_if_match(&req)?;
+    let if_match = if_match_at_least(&req, 0)?;
     let input = body.0.validate()?;
     let program = loyalty::put_program(&state.store, &caller.context(), if_match, input).await?;
     Ok(versioned(program.version, &program))
-}
-
-/// `If-Match` for the program, where `"0"` (never saved) is a valid version.
-fn program_if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {
-    let Some(value) = req.headers().get(header::IF_MATCH) else { return Ok(None) };
-    let raw = value.to_str().unwrap_or_default().trim();
-    if raw == "*" {
-        return Ok(None);
-    }
-    raw.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<i64>()
-        .ok()
-        .filter(|v| *v >= 0)
-        .map(Some)
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag this API sent, such as \"3\""))
 }
 
 /// Check every points account of the workspace: balance = Σ ledger = Σ lots, and each
