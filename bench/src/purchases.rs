@@ -30,23 +30,25 @@ WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}),
 r AS (SELECT n, (n * 2654435761) % 1000003 AS h FROM s),
 k AS (SELECT n, h, 1 + h % 3 AS k,
     (SELECT SUM((1 + (h + i) % 3) * (500 + (37 * h * (i + 1)) % 20000)) FROM bench_lines WHERE i <= 1 + h % 3) AS sub
-    FROM r)
-SELECT n, h, k, sub, CASE WHEN h % 7 = 0 THEN sub / 10 ELSE 0 END AS discount,
-    CASE WHEN h % 4 = 0 THEN 495 ELSE 0 END AS shipping,
+    FROM r),
+d AS (SELECT n, h, k, sub, CASE WHEN h % 7 = 0 THEN sub / 10 ELSE 0 END AS discount,
+    CASE WHEN h % 4 = 0 THEN 495 ELSE 0 END AS shipping FROM k),
+t AS (SELECT n, h, k, sub, discount, shipping, sub - discount + shipping AS total,
     CASE WHEN h % 10 < 7 THEN 1 + (7919 * n) % {buyers} ELSE 1 + (h * h / 1000003) * {buyers} / 1000003 END AS c,
     strftime('%Y-%m-%dT%H:%M:%S', {PURCHASES_EPOCH} + (104729 * n) % 63072000, 'unixepoch') || '.000000Z' AS ts
-FROM k;
+    FROM d)
+SELECT n, h, k, sub, discount, shipping, c, ts, total,
+    CASE WHEN h % 50 = 0 THEN total
+         WHEN h % 50 = 1 THEN min((1 + (h + 1) % 3) * (500 + (37 * h * 2) % 20000), total)
+         ELSE 0 END AS refunded
+FROM t;
 INSERT INTO purchases (id, workspace_id, customer_id, external_order_id, channel, status, occurred_at, currency,
     subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, refunded_minor, metadata, version,
     created_at, updated_at)
 SELECT printf('%08x-0000-7000-b000-%012x', n, n), '{workspace}', printf('%08x-0000-7000-8000-%012x', c, c),
     'B' || n, CASE (h / 7) % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'phone' END,
-    CASE h % 50 WHEN 0 THEN 'refunded' WHEN 1 THEN 'partially_refunded' ELSE 'completed' END, ts,
-    CASE WHEN h % 5 = 0 THEN 'USD' ELSE 'EUR' END, sub, discount, 0, shipping, sub - discount + shipping,
-    CASE WHEN h % 50 = 0 THEN sub - discount + shipping
-         WHEN h % 50 = 1 THEN min((1 + (h + 1) % 3) * (500 + (37 * h * 2) % 20000), sub - discount + shipping)
-         ELSE 0 END,
-    '{{}}', 1, ts, ts
+    CASE WHEN refunded = 0 THEN 'completed' WHEN refunded < total THEN 'partially_refunded' ELSE 'refunded' END, ts,
+    CASE WHEN h % 5 = 0 THEN 'USD' ELSE 'EUR' END, sub, discount, 0, shipping, total, refunded, '{{}}', 1, ts, ts
 FROM bench_purchases;
 INSERT INTO purchase_items (purchase_id, position, workspace_id, sku, name, category, quantity, unit_price_minor,
     line_total_minor, refunded_quantity)
@@ -55,6 +57,12 @@ SELECT printf('%08x-0000-7000-b000-%012x', n, n), i, '{workspace}', 'SKU-' || ((
     (1 + (h + i) % 3) * (500 + (37 * h * (i + 1)) % 20000), CASE WHEN h % 50 = 1 AND i = 1 THEN 1 + (h + i) % 3 ELSE 0 END
 FROM bench_purchases p JOIN bench_lines l ON l.i <= p.k JOIN bench_categories c ON c.k = (p.h + 3 * l.i) % 10;
 DROP TABLE bench_purchases;
+INSERT INTO purchase_categories (purchase_id, category, workspace_id, customer_id, currency, occurred_at, revenue_minor)
+SELECT p.id, i.category, p.workspace_id, p.customer_id, p.currency, p.occurred_at,
+    SUM(i.unit_price_minor * (i.quantity - i.refunded_quantity))
+FROM purchases p JOIN purchase_items i ON i.purchase_id = p.id
+WHERE p.workspace_id = '{workspace}' AND p.status <> 'refunded' AND i.refunded_quantity < i.quantity
+GROUP BY p.id, i.category;
 COMMIT;"
     )
 }

@@ -433,6 +433,25 @@ pub fn status_after(total_minor: i64, refunded_minor: i64) -> PurchaseStatus {
     }
 }
 
+/// Net revenue per category of the lines with units not given back, in first-seen order (`None`:
+/// lines without a category): what category analytics count for a purchase. A purchase
+/// refunded in full counts in none, whatever its lines say.
+pub fn category_revenue(items: &[PurchaseItem], status: PurchaseStatus) -> Vec<(Option<String>, i64)> {
+    let mut out: Vec<(Option<String>, i64)> = Vec::new();
+    if status == PurchaseStatus::Refunded {
+        return out;
+    }
+    for item in items.iter().filter(|i| i.refunded_quantity < i.quantity) {
+        // Validated totals fit in i64, so saturation never shows; it only rules out a panic.
+        let net = item.unit_price_minor.saturating_mul(item.quantity - item.refunded_quantity);
+        match out.iter_mut().find(|(category, _)| *category == item.category) {
+            Some((_, revenue)) => *revenue = revenue.saturating_add(net),
+            None => out.push((item.category.clone(), net)),
+        }
+    }
+    out
+}
+
 /// What one refund does to a purchase.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundPlan {
@@ -500,6 +519,19 @@ pub fn plan_refund(purchase: &Purchase, input: &RefundInput) -> Result<RefundPla
         refunded_after,
         status_after: status_after(purchase.total_minor, refunded_after),
     })
+}
+
+impl RefundPlan {
+    /// The purchase's lines once this refund is applied.
+    pub fn items_after(&self, items: &[PurchaseItem]) -> Vec<PurchaseItem> {
+        let mut after = items.to_vec();
+        for (position, refunded) in &self.lines {
+            if let Some(line) = after.get_mut(*position) {
+                line.refunded_quantity = *refunded;
+            }
+        }
+        after
+    }
 }
 
 type UnitRefund = (i64, Vec<RefundedItem>, Vec<(usize, i64)>);
@@ -723,9 +755,7 @@ mod tests {
     fn apply(p: &mut Purchase, plan: &RefundPlan) {
         p.refunded_minor = plan.refunded_after;
         p.status = plan.status_after;
-        for (position, quantity) in &plan.lines {
-            p.items[*position].refunded_quantity = *quantity;
-        }
+        p.items = plan.items_after(&p.items);
     }
 
     fn refund(value: Value) -> RefundInput {
@@ -836,6 +866,32 @@ mod tests {
         assert_eq!(status_after(100, 100), PurchaseStatus::Refunded);
         assert_eq!(remaining(100, 30), 70);
         assert_eq!(remaining(100, 100), 0);
+    }
+
+    #[test]
+    fn category_revenue_counts_units_left_until_the_refund_is_full() {
+        let mut p = purchase(
+            validate(body(json!({
+                "items": [{"sku": "A", "name": "Tea", "category": "tea", "quantity": 2, "unit_price_minor": 4500},
+                          {"sku": "B", "name": "Cup", "quantity": 1, "unit_price_minor": 1200},
+                          {"sku": "C", "name": "Mug", "category": "tea", "quantity": 1, "unit_price_minor": 800}],
+                "total_minor": 11000
+            })))
+            .unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(category_revenue(&p.items, p.status), [(Some("tea".into()), 9800), (None, 1200)]);
+        let cup = plan_refund(&p, &refund(json!({"items": [{"sku": "B", "quantity": 1}]})))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        apply(&mut p, &cup);
+        assert_eq!(category_revenue(&p.items, p.status), [(Some("tea".into()), 9800)], "no units left: no line");
+        let tea = plan_refund(&p, &refund(json!({"items": [{"sku": "A", "quantity": 1}]})))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        apply(&mut p, &tea);
+        assert_eq!(category_revenue(&p.items, p.status), [(Some("tea".into()), 5300)]);
+        let rest = plan_refund(&p, &refund(json!({"amount_minor": 5300}))).unwrap_or_else(|e| panic!("{e:?}"));
+        apply(&mut p, &rest);
+        assert_eq!(p.status, PurchaseStatus::Refunded);
+        assert!(category_revenue(&p.items, p.status).is_empty(), "refunded in full by money: counted nowhere");
     }
 
     #[test]

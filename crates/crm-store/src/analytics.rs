@@ -3,7 +3,8 @@
 //!
 //! What counts everywhere: purchases of the workspace in one currency whose customer is not
 //! deleted, and that are orders — not fully refunded (a purchase with a zero total counts).
-//! Net revenue is `total_minor − refunded_minor`.
+//! Net revenue is `total_minor − refunded_minor`; per category, the lines' units left × unit
+//! price, from `purchase_categories`, which the purchase and refund writes keep.
 //!
 //! Scores: per dimension `1 + ⌊5 · (rank − 1) / n⌋`, where `rank` is the SQL `RANK()` of the
 //! customer's value in ascending order among the `n` customers with an order (recency: the
@@ -94,10 +95,18 @@ struct CurrencyRow {
     currency: String,
 }
 
-/// The live-customer and order conditions on purchases `p` (binds: workspace).
-const COUNTED: &str = "(p.refunded_minor < p.total_minor OR p.total_minor = 0) \
-     AND NOT EXISTS (SELECT 1 FROM customers dc WHERE dc.workspace_id = ? AND dc.id = p.customer_id \
-     AND dc.deleted_at IS NOT NULL)";
+/// An order: a purchase `p` not refunded in full (a zero total counts). Written as the partial
+/// indexes' condition (`purchases_counted`), word for word, so the planners use them.
+const ORDER: &str = "p.status <> 'refunded'";
+
+/// The rows of `{alias}` (with a `customer_id`) whose customer is not deleted (binds:
+/// workspace). Applied after grouping by customer: one probe per customer, not per purchase.
+fn live(alias: &str) -> String {
+    format!(
+        "NOT EXISTS (SELECT 1 FROM customers dc WHERE dc.workspace_id = ? AND dc.id = {alias}.customer_id \
+         AND dc.deleted_at IS NOT NULL)"
+    )
+}
 
 /// `WITH agg …, scored …` over the orders up to `as_of` (binds: workspace, currency, as_of,
 /// workspace). `scored` has customer_id, last_at, orders, revenue, r, f, m.
@@ -105,17 +114,18 @@ const RFM_SCORED: &str = "WITH agg AS ( \
        SELECT p.customer_id AS customer_id, MAX(p.occurred_at) AS last_at, COUNT(*) AS orders, \
          SUM(p.total_minor - p.refunded_minor) AS revenue \
        FROM purchases p \
-       WHERE p.workspace_id = ? AND p.currency = ? AND p.occurred_at <= ? AND {COUNTED} \
+       WHERE p.workspace_id = ? AND p.currency = ? AND p.occurred_at <= ? AND {ORDER} \
        GROUP BY p.customer_id), \
      scored AS ( \
        SELECT customer_id, last_at, orders, revenue, \
          1 + 5 * (RANK() OVER (ORDER BY last_at) - 1) / COUNT(*) OVER () AS r, \
          1 + 5 * (RANK() OVER (ORDER BY orders) - 1) / COUNT(*) OVER () AS f, \
          1 + 5 * (RANK() OVER (ORDER BY revenue) - 1) / COUNT(*) OVER () AS m \
-       FROM agg) ";
+       FROM agg WHERE {LIVE}) ";
 
 fn rfm_sql(tail: &str, postgres: bool) -> String {
-    placeholders(&format!("{}{tail}", RFM_SCORED.replace("{COUNTED}", COUNTED)), postgres)
+    let scored = RFM_SCORED.replace("{ORDER}", ORDER).replace("{LIVE}", &live("agg"));
+    placeholders(&format!("{scored}{tail}"), postgres)
 }
 
 fn rfm_params(ws: WorkspaceId, currency: &str, as_of: DateTime<Utc>) -> Vec<Param> {
@@ -302,16 +312,18 @@ struct GroupRow {
     repeat_customers: i64,
 }
 
-/// Sums of `o (customer_id, k, n, rev)` per key (shown as `{KEY}`), flagged `total = 0`.
+/// Sums of `o (customer_id, k, n, rev)` per key (shown as `{KEY}`) of live customers, flagged
+/// `total = 0` (binds: workspace).
 const PER_KEY: &str = "SELECT CAST(0 AS BIGINT) AS total, {KEY} AS key, CAST(SUM(rev) AS BIGINT) AS revenue, \
      CAST(SUM(n) AS BIGINT) AS orders, COUNT(*) AS customers, \
-     CAST(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_customers FROM o GROUP BY k";
-/// The window's totals from `t (customer_id, n, rev)`, flagged `total = 1`.
+     CAST(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END) AS BIGINT) AS repeat_customers FROM o WHERE {LIVE} GROUP BY k";
+/// The window's totals from `t (customer_id, n, rev)` of live customers, flagged `total = 1`
+/// (binds: workspace).
 const TOTALS: &str = "SELECT CAST(1 AS BIGINT) AS total, NULL AS key, CAST(COALESCE(SUM(rev), 0) AS BIGINT) AS revenue, \
      CAST(COALESCE(SUM(n), 0) AS BIGINT) AS orders, COUNT(*) AS customers, \
-     CAST(COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS repeat_customers FROM t";
-/// The purchases in the window (binds: workspace, currency, start, end, workspace).
-const IN_WINDOW: &str = "p.workspace_id = ? AND p.currency = ? AND p.occurred_at >= ? AND p.occurred_at < ?";
+     CAST(COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS repeat_customers FROM t WHERE {LIVE}";
+/// The rows of `{T}` in the window (binds: workspace, currency, start, end).
+const IN_WINDOW: &str = "{T}.workspace_id = ? AND {T}.currency = ? AND {T}.occurred_at >= ? AND {T}.occurred_at < ?";
 
 /// Revenue, orders, customers and repeat customers per month, category or channel of the
 /// orders in `[from, to]` (UTC days), plus the window's totals, in one statement.
@@ -334,35 +346,24 @@ pub async fn purchase_stats(
     let (Some(start), Some(end)) = (start, end) else {
         return Err(StoreError::invalid("to", "out_of_range", "the range must end before the year 10000"));
     };
-    let window = || {
-        vec![
-            Param::Id(Id(ws.0)),
-            Param::Text(code.clone()),
-            Param::Ts(Ts(start)),
-            Param::Ts(Ts(end)),
-            Param::Id(Id(ws.0)),
-        ]
-    };
+    let window = || vec![Param::Id(Id(ws.0)), Param::Text(code.clone()), Param::Ts(Ts(start)), Param::Ts(Ts(end))];
+    let in_window = |table: &str| IN_WINDOW.replace("{T}", table);
     // Orders per customer and key (o) and per customer (t, for the totals: each order and
-    // customer once whatever the grouping). Grouping by customer first lets PostgreSQL read the
-    // (workspace, currency, customer, occurred_at) index in order; a month is truncated as a
-    // timestamp per row and formatted once per group (`to_char` per row cost ≈ 0.4 s at 1 M).
-    let mut params = window();
-    params.extend(window());
+    // customer once whatever the grouping), read from indexes in (…, customer) order so the
+    // aggregates stream; a month is truncated as a timestamp per row and formatted once per
+    // group (`to_char` per row cost ≈ 0.4 s at 1 M).
     let totals = format!(
         "t AS (SELECT p.customer_id AS customer_id, COUNT(*) AS n, SUM(p.total_minor - p.refunded_minor) AS rev \
-           FROM purchases p WHERE {IN_WINDOW} AND {COUNTED} GROUP BY p.customer_id)"
+           FROM purchases p WHERE {} AND {ORDER} GROUP BY p.customer_id)",
+        in_window("p")
     );
     let (per_key, key_out) = match (group_by, postgres) {
+        // A purchase is one order in each category it has lines with units left in.
         (PurchaseGroup::Category, _) => (
-            // One row per purchase and category first, so a purchase is one order per category.
             format!(
-                "l AS (SELECT p.customer_id AS customer_id, p.id AS purchase_id, i.category AS k, \
-                   SUM(i.unit_price_minor * (i.quantity - i.refunded_quantity)) AS rev \
-                   FROM purchases p JOIN purchase_items i ON i.purchase_id = p.id \
-                   WHERE {IN_WINDOW} AND {COUNTED} AND i.refunded_quantity < i.quantity \
-                   GROUP BY p.customer_id, p.id, i.category), \
-                 o AS (SELECT customer_id, k, COUNT(*) AS n, SUM(rev) AS rev FROM l GROUP BY customer_id, k)"
+                "o AS (SELECT c.customer_id AS customer_id, c.category AS k, COUNT(*) AS n, SUM(c.revenue_minor) AS rev \
+                   FROM purchase_categories c WHERE {} GROUP BY c.category, c.customer_id)",
+                in_window("c")
             ),
             "k",
         ),
@@ -377,14 +378,22 @@ pub async fn purchase_stats(
                 format!(
                     "o AS (SELECT p.customer_id AS customer_id, {key} AS k, COUNT(*) AS n, \
                        SUM(p.total_minor - p.refunded_minor) AS rev \
-                       FROM purchases p WHERE {IN_WINDOW} AND {COUNTED} GROUP BY 1, 2)"
+                       FROM purchases p WHERE {} AND {ORDER} GROUP BY 1, 2)",
+                    in_window("p")
                 ),
                 out,
             )
         }
     };
-    let sql = format!("WITH {per_key}, {totals} {} UNION ALL {TOTALS}", PER_KEY.replace("{KEY}", key_out));
+    let sql = format!(
+        "WITH {per_key}, {totals} {} UNION ALL {}",
+        PER_KEY.replace("{KEY}", key_out).replace("{LIVE}", &live("o")),
+        TOTALS.replace("{LIVE}", &live("t"))
+    );
     let sql = placeholders(&sql, postgres);
+    let mut params = window();
+    params.extend(window());
+    params.extend([Param::Id(Id(ws.0)), Param::Id(Id(ws.0))]);
     let rows: Vec<GroupRow> =
         analytic_read!(&mut conn, |c| bind_all(diesel::sql_query(sql.clone()).into_boxed(), &params).load(c).await)?;
     let mut totals = empty;

@@ -13,7 +13,7 @@ use crm_domain::loyalty::{EarnLine, points_to_reverse};
 use crm_domain::page::Cursor;
 use crm_domain::purchase::{
     Channel, NewPurchase, Purchase, PurchaseFilter, PurchaseItem, PurchaseSort, PurchaseSortField, PurchaseStatus,
-    Refund, RefundInput, RefundPlan, RefundRefused, RefundedItem, plan_refund,
+    Refund, RefundInput, RefundPlan, RefundRefused, RefundedItem, category_revenue, plan_refund,
 };
 use crm_domain::{CustomerId, PurchaseId, RefundId, ValidationErrors, WorkspaceId};
 use diesel::prelude::*;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 use crate::audit::{NewAuditRow, actor_columns, actor_of};
 use crate::error::is_unique_violation;
 use crate::query::keyset;
-use crate::schema::{purchase_items, purchase_refunds, purchases};
+use crate::schema::{purchase_categories, purchase_items, purchase_refunds, purchases};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
@@ -121,6 +121,39 @@ pub(crate) struct NewItemRow {
     unit_price_minor: i64,
     line_total_minor: i64,
     refunded_quantity: i32,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = purchase_categories)]
+pub(crate) struct NewCategoryRow {
+    purchase_id: Id,
+    category: Option<String>,
+    workspace_id: Id,
+    customer_id: Id,
+    currency: String,
+    occurred_at: Ts,
+    revenue_minor: i64,
+}
+
+/// The `purchase_categories` rows of a purchase with these lines and status.
+fn category_rows(
+    (ws, id): (WorkspaceId, PurchaseId),
+    (customer, currency, occurred_at): (CustomerId, &str, DateTime<Utc>),
+    items: &[PurchaseItem],
+    status: PurchaseStatus,
+) -> Vec<NewCategoryRow> {
+    category_revenue(items, status)
+        .into_iter()
+        .map(|(category, revenue_minor)| NewCategoryRow {
+            purchase_id: Id(id.0),
+            category,
+            workspace_id: Id(ws.0),
+            customer_id: Id(customer.0),
+            currency: currency.to_owned(),
+            occurred_at: Ts(occurred_at),
+            revenue_minor,
+        })
+        .collect()
 }
 
 #[derive(Insertable)]
@@ -242,6 +275,7 @@ pub(crate) async fn load(
 pub(crate) struct PreparedPurchase {
     pub(crate) row: NewPurchaseRow,
     pub(crate) items: Vec<NewItemRow>,
+    pub(crate) categories: Vec<NewCategoryRow>,
     pub(crate) audit: NewAuditRow,
 }
 
@@ -301,11 +335,17 @@ pub(crate) fn prepare(ctx: &Context, new: &NewPurchase) -> Result<PreparedPurcha
             updated_at: Ts(at),
         },
         items,
+        categories: category_rows(
+            (ctx.workspace_id, id),
+            (new.customer_id, &new.currency, new.occurred_at),
+            &new.items,
+            PurchaseStatus::Completed,
+        ),
         audit: NewAuditRow::new(ctx, ENTITY, id.0, AuditAction::Create, &changes, at),
     })
 }
 
-/// Inserts a [`PreparedPurchase`] (purchase row, item rows, audit event) inside a `write_tx!`
+/// Inserts a [`PreparedPurchase`] (purchase, item and category rows, audit event) inside a `write_tx!`
 /// body and evaluates to the stored [`PurchaseRow`]. A second purchase with the same
 /// `external_order_id` fails with a unique violation, which rolls the transaction back.
 macro_rules! insert_purchase {
@@ -323,6 +363,13 @@ macro_rules! insert_purchase {
         for item in &prepared.items {
             diesel_async::RunQueryDsl::execute(
                 diesel::insert_into($crate::schema::purchase_items::table).values(item),
+                $c,
+            )
+            .await?;
+        }
+        for category in &prepared.categories {
+            diesel_async::RunQueryDsl::execute(
+                diesel::insert_into($crate::schema::purchase_categories::table).values(category),
                 $c,
             )
             .await?;
@@ -528,6 +575,8 @@ pub(crate) struct PreparedRefund {
     pub(crate) status_after: &'static str,
     /// `(position, refunded_quantity after)` of each line that changes.
     pub(crate) lines: Vec<(i32, i32)>,
+    /// The purchase's `purchase_categories` rows after the refund (they replace the old ones).
+    pub(crate) categories: Vec<NewCategoryRow>,
     pub(crate) row: NewRefundRow,
     pub(crate) audit: NewAuditRow,
     pub(crate) applied: RefundApplied,
@@ -560,6 +609,12 @@ pub(crate) fn prepare_refund(
         version: current.version,
         status_after: plan.status_after.as_str(),
         lines,
+        categories: category_rows(
+            (ctx.workspace_id, current.id),
+            (current.customer_id, &current.currency, current.occurred_at),
+            &plan.items_after(&current.items),
+            plan.status_after,
+        ),
         row: NewRefundRow {
             id: Id(refund_id.0),
             workspace_id: ws,
@@ -587,12 +642,12 @@ pub(crate) fn prepare_refund(
 }
 
 /// Applies a [`PreparedRefund`] inside a `write_tx!` body: the purchase (only at the version
-/// the refund was planned from), its lines' refunded quantities, the refund row and the audit
+/// the refund was planned from), its lines' refunded quantities and category rows, the refund row and the audit
 /// event. Evaluates to `Some(RefundApplied)`, or `None` when the purchase changed meanwhile
 /// (nothing written).
 macro_rules! apply_refund {
     ($c:expr, $prepared:expr) => {{
-        use $crate::schema::{purchase_items as items, purchases as p};
+        use $crate::schema::{purchase_categories as categories, purchase_items as items, purchases as p};
         let prepared: &$crate::purchases::PreparedRefund = $prepared;
         let at = $crate::types::Ts(prepared.applied.at);
         let updated = diesel_async::RunQueryDsl::execute(
@@ -623,6 +678,14 @@ macro_rules! apply_refund {
                     $c,
                 )
                 .await?;
+            }
+            diesel_async::RunQueryDsl::execute(
+                diesel::delete(categories::table.filter(categories::purchase_id.eq(prepared.purchase_id))),
+                $c,
+            )
+            .await?;
+            for category in &prepared.categories {
+                diesel_async::RunQueryDsl::execute(diesel::insert_into(categories::table).values(category), $c).await?;
             }
             diesel_async::RunQueryDsl::execute(
                 diesel::insert_into($crate::schema::purchase_refunds::table).values(&prepared.row),

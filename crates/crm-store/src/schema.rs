@@ -506,6 +506,23 @@ diesel::table! {
     }
 }
 
+// Kept by purchase writes for category analytics (no primary key in SQL: the declared one is
+// what diesel requires; a purchase has one row per category, `None` included).
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::types::*;
+
+    purchase_categories (purchase_id, category) {
+        purchase_id -> SqlUuid,
+        category -> Nullable<Text>,
+        workspace_id -> SqlUuid,
+        customer_id -> SqlUuid,
+        currency -> Text,
+        occurred_at -> SqlTs,
+        revenue_minor -> BigInt,
+    }
+}
+
 diesel::joinable!(purchase_items -> purchases (purchase_id));
 
 diesel::table! {
@@ -686,6 +703,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deal_rollups,
     purchases,
     purchase_items,
+    purchase_categories,
     purchase_refunds,
     coupons,
     coupon_redemptions,
