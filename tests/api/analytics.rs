@@ -72,12 +72,12 @@ async fn seed(app: &TestApp, p: Purchase<'_>) {
         .map(|(i, l)| json!({"sku": format!("SKU-{i}"), "quantity": l.refunded_quantity}))
         .collect();
     if !by_item.is_empty() {
-        assert_json(app.post_json(&refund, &json!({"items": by_item})).await, 200).await;
+        assert_json(app.post_keyed(&refund, &json!({"items": by_item})).await, 200).await;
     }
     if p.refunded_minor == total {
-        assert_json(app.post_json(&refund, &json!({})).await, 200).await;
+        assert_json(app.post_keyed(&refund, &json!({})).await, 200).await;
     } else if p.refunded_minor > 0 {
-        assert_json(app.post_json(&refund, &json!({"amount_minor": p.refunded_minor})).await, 200).await;
+        assert_json(app.post_keyed(&refund, &json!({"amount_minor": p.refunded_minor})).await, 200).await;
     }
 }
 

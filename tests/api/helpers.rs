@@ -190,6 +190,12 @@ impl Caller<'_> {
         send(self.request(Method::POST, path).json(body)).await
     }
 
+    /// A POST with a fresh `Idempotency-Key`, for writes that require one.
+    pub async fn post_keyed(&self, path: &str, body: &Value) -> Response {
+        send(self.request(Method::POST, path).header("Idempotency-Key", uuid::Uuid::now_v7().to_string()).json(body))
+            .await
+    }
+
     pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
         send(self.request(Method::PATCH, path).json(body)).await
     }
@@ -254,6 +260,10 @@ impl TestApp {
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
         self.admin().post_json(path, body).await
+    }
+
+    pub async fn post_keyed(&self, path: &str, body: &Value) -> Response {
+        self.admin().post_keyed(path, body).await
     }
 
     pub async fn patch_json(&self, path: &str, body: &Value) -> Response {

@@ -35,7 +35,7 @@ pub async fn customer(app: &TestApp) -> String {
 }
 
 pub async fn adjust(app: &TestApp, customer: &str, body: &Value) -> Value {
-    assert_json(app.post_json(&format!("/v1/customers/{customer}/loyalty/adjust"), body).await, 201).await
+    assert_json(app.post_keyed(&format!("/v1/customers/{customer}/loyalty/adjust"), body).await, 201).await
 }
 
 pub async fn summary(app: &TestApp, customer: &str) -> Value {
@@ -160,7 +160,7 @@ async fn welcome_bonus_once_and_adjustments(app: TestApp) {
     assert_eq!(empty["tier"]["name"], "Member", "the first tier starts at 0: {empty}");
 
     let path = format!("/v1/customers/{id}/loyalty/adjust");
-    let response = app.post_json(&path, &json!({"points": 100, "reason": "  Late delivery  "})).await;
+    let response = app.post_keyed(&path, &json!({"points": 100, "reason": "  Late delivery  "})).await;
     let location = header(response.headers(), "location").unwrap();
     let credited = assert_json(response, 201).await;
     assert_eq!(credited["balance"], 150, "welcome bonus first: {credited}");
@@ -176,7 +176,7 @@ async fn welcome_bonus_once_and_adjustments(app: TestApp) {
     let debited = adjust(&app, &id, &json!({"points": -30, "reason": "Goodwill reversed"})).await;
     assert_eq!(debited["balance"], 120);
     assert_problem(
-        app.post_json(&path, &json!({"points": -121, "reason": "too much"})).await,
+        app.post_keyed(&path, &json!({"points": -121, "reason": "too much"})).await,
         422,
         "insufficient_points",
     )
@@ -234,12 +234,13 @@ async fn adjustments_reject_bad_input(app: TestApp) {
         (json!({"points": 5, "reason": "x", "kind": "earn"}), "kind", "unknown_field"),
     ];
     for (body, field, code) in cases {
-        assert_field_error(app.post_json(&path, &body).await, field, code).await;
+        assert_field_error(app.post_keyed(&path, &body).await, field, code).await;
     }
     let ok = json!({"points": 5, "reason": "x"});
     let missing = format!("/v1/customers/{}/loyalty/adjust", uuid::Uuid::now_v7());
-    assert_problem(app.post_json(&missing, &ok).await, 404, "not_found").await;
-    assert_problem(app.post_json("/v1/customers/nope/loyalty/adjust", &ok).await, 400, "invalid_parameter").await;
+    assert_problem(app.post_keyed(&missing, &ok).await, 404, "not_found").await;
+    assert_problem(app.post_keyed("/v1/customers/nope/loyalty/adjust", &ok).await, 400, "invalid_parameter").await;
+    assert_problem(app.post_json(&path, &ok).await, 428, "idempotency_key_required").await;
     assert_problem(app.get("/v1/customers/nope/loyalty").await, 400, "invalid_parameter").await;
     assert_problem(app.get(&format!("/v1/customers/{}/loyalty", uuid::Uuid::now_v7())).await, 404, "not_found").await;
     let malformed = send(app.request(Method::POST, &path).header("content-type", "application/json").body("{")).await;
@@ -261,13 +262,13 @@ async fn adjustments_reject_bad_input(app: TestApp) {
     let none = app.create_api_key(&["customers:read"]).await;
     assert_problem(app.with_key(&none).get(&ledger).await, 403, "forbidden").await;
     let other = app.second_workspace().await;
-    assert_problem(app.with_key(&other).post_json(&path, &ok).await, 404, "not_found").await;
+    assert_problem(app.with_key(&other).post_keyed(&path, &ok).await, 404, "not_found").await;
     assert_problem(app.with_key(&other).get(&format!("/v1/customers/{id}/loyalty")).await, 404, "not_found").await;
 
     let deleted = customer(&app).await;
     crate::helpers::assert_no_content(app.delete(&format!("/v1/customers/{deleted}")).await).await;
     let path = format!("/v1/customers/{deleted}/loyalty/adjust");
-    assert_problem(app.post_json(&path, &ok).await, 404, "not_found").await;
+    assert_problem(app.post_keyed(&path, &ok).await, 404, "not_found").await;
     assert_eq!(assert_json(app.get(&ledger).await, 200).await["data"], json!([]), "nothing was written");
 }
 both_backends!(adjustments_reject_bad_input);
@@ -497,7 +498,7 @@ async fn purchase(app: &TestApp, customer: &str, currency: &str, items: &[(&str,
 
 async fn refund(app: &TestApp, purchase: &Value, body: &Value) -> Value {
     let path = format!("/v1/purchases/{}/refund", purchase["id"].as_str().unwrap());
-    assert_json(app.post_json(&path, body).await, 200).await
+    assert_json(app.post_keyed(&path, body).await, 200).await
 }
 
 async fn purchases_earn_and_refunds_reverse_their_share(app: TestApp) {

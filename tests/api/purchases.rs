@@ -43,7 +43,7 @@ fn path_of(p: &Value) -> String {
 }
 
 async fn refund(app: &TestApp, purchase: &Value, body: &Value) -> reqwest::Response {
-    app.post_json(&format!("{}/refund", path_of(purchase)), body).await
+    app.post_keyed(&format!("{}/refund", path_of(purchase)), body).await
 }
 
 async fn create_and_read(app: TestApp) {
@@ -296,9 +296,17 @@ async fn refunds(app: TestApp) {
     assert_problem(refund(&app, &whole, &json!({})).await, 409, "already_refunded").await;
     assert_problem(refund(&app, &whole, &json!({"amount_minor": 1})).await, 409, "already_refunded").await;
 
-    // Partial by amount, then by items, then the rest.
+    // Partial by amount, then by items, then the rest. A partial refund without Idempotency-Key
+    // or If-Match is refused: its retry would refund twice. With a key, the retry is a replay.
     let p = post(&app, &order(&customer)).await;
-    let step = assert_json(refund(&app, &p, &json!({"amount_minor": 200, "reason": "late delivery"})).await, 200).await;
+    let path = format!("{}/refund", path_of(&p));
+    let first = json!({"amount_minor": 200, "reason": "late delivery"});
+    assert_problem(app.post_json(&path, &first).await, 428, "idempotency_key_required").await;
+    let keyed = || app.request(Method::POST, &path).header("Idempotency-Key", "refund-1").json(&first);
+    let step = assert_json(send(keyed()).await, 200).await;
+    let again = send(keyed()).await;
+    assert_eq!(header(again.headers(), "idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(assert_json(again, 200).await, step, "the retry refunds nothing more");
     assert_eq!(
         (&step["status"], &step["refunded_minor"], &step["version"]),
         (&json!("partially_refunded"), &json!(200), &json!(2))
@@ -381,7 +389,7 @@ async fn concurrent_refunds_never_exceed_the_total(app: TestApp) {
     let p = post(&app, &order(&customer)).await;
     let path = format!("{}/refund", path_of(&p));
     let body = json!({"amount_minor": 3000});
-    let attempts = (0..6).map(|_| app.post_json(&path, &body));
+    let attempts = (0..6).map(|_| app.post_keyed(&path, &body));
     let statuses: Vec<u16> = join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "3 × 3000 fit in 10200: {statuses:?}");
     let after = assert_json(app.get(&path_of(&p)).await, 200).await;

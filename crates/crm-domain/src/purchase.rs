@@ -389,6 +389,12 @@ impl PurchaseInput {
 }
 
 impl RefundInput {
+    /// A refund of part of what is left (some money or some units): unlike a full refund, doing
+    /// it twice does not fail on its own.
+    pub fn is_partial(&self) -> bool {
+        self.amount_minor.is_some() || self.items.is_some()
+    }
+
     /// Checks the shape of the request; what it may take from a purchase is [`plan_refund`]'s.
     pub fn validate(self) -> Result<RefundInput, ValidationErrors> {
         let mut e = ValidationErrors::default();

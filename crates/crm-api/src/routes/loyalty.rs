@@ -203,24 +203,32 @@ pub async fn redeem_points(
 /// Positive points credit a new lot that expires by the program's rule unless `expires_at`
 /// says otherwise; negative points are taken first-in-first-out and cannot take the balance
 /// below zero (422 `insufficient_points`). Adjustments count toward tiers only with
-/// `counts_toward_tier`.
+/// `counts_toward_tier`. `Idempotency-Key` is required: a retry after a lost response must
+/// never adjust twice.
 #[utoipa::path(
     tag = "loyalty",
     params(("id" = CustomerId, Path)),
     request_body = Adjust,
     responses(
         (status = 201, body = LedgerWrite, headers(("Location" = String))),
-        (status = 422, description = "`insufficient_points`")
+        (status = 422, description = "`insufficient_points`"),
+        (status = 428, description = "`idempotency_key_required`: send an `Idempotency-Key` header",
+         body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/customers/{id}/loyalty/adjust")]
 pub async fn adjust_points(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     id: web::Path<CustomerId>,
     body: JsonBody<Adjust>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::LoyaltyWrite)?;
+    require_idempotency_key(
+        &req,
+        "adjusting points needs an Idempotency-Key header, so that a retry never adjusts twice",
+    )?;
     let request = body.0.validate(chrono::Utc::now())?;
     let write = loyalty::adjust(&state.store, &caller.context(), id.into_inner(), request).await?;
     Ok(written(&write))

@@ -3,7 +3,7 @@
 //! a purchase is a fact, corrected by a refund.
 
 use actix_web::http::header;
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use crm_domain::access::Scope;
 use crm_domain::audit::AuditEvent;
@@ -24,7 +24,7 @@ use super::users::PageParams;
 use super::{created, decode_cursor, page_limit, versioned};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
-use crate::extract::{BATCH_BODY_LIMIT, IfMatch, JsonBody, OptionalJsonBody, QueryParams};
+use crate::extract::{BATCH_BODY_LIMIT, IfMatch, JsonBody, OptionalJsonBody, QueryParams, require_idempotency_key};
 use crate::state::AppState;
 
 /// The most purchases one batch may carry.
@@ -260,6 +260,9 @@ pub async fn get_purchase(
 /// only. Both `items` and `amount_minor` is a 422. More than is left (money or units) is 422
 /// `refund_exceeds_remaining`; a purchase refunded in full is 409 `already_refunded`. Send
 /// `If-Match` with the ETag you read to refund only the version you saw (412 when stale).
+/// A partial refund (`items` or `amount_minor`) needs `Idempotency-Key` or `If-Match` (else 428):
+/// retried after a lost response without either, it would refund twice. A full refund needs
+/// neither: its retry is a 409 `already_refunded`.
 #[utoipa::path(
     tag = "purchases",
     params(("id" = PurchaseId, Path)),
@@ -268,19 +271,29 @@ pub async fn get_purchase(
         (status = 200, body = Purchase, headers(("ETag" = String))),
         (status = 409, description = "`already_refunded`: nothing is left to refund"),
         (status = 412, description = "`version_mismatch`: the purchase changed since the ETag you sent"),
-        (status = 422, description = "`refund_exceeds_remaining`: more money or units than are left")
+        (status = 422, description = "`refund_exceeds_remaining`: more money or units than are left"),
+        (status = 428, description = "`idempotency_key_required`: a partial refund without `Idempotency-Key` or `If-Match`",
+         body = Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/purchases/{id}/refund")]
 pub async fn refund_purchase(
     state: web::Data<AppState>,
     caller: Caller,
+    req: HttpRequest,
     id: web::Path<PurchaseId>,
     if_match: IfMatch,
     body: OptionalJsonBody<RefundInput>,
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::PurchasesWrite)?;
     let input = body.0.validate()?;
+    if input.is_partial() && if_match.0.is_none() {
+        require_idempotency_key(
+            &req,
+            "a partial refund needs an Idempotency-Key header (or If-Match with the purchase's ETag), so that a \
+             retry never refunds twice",
+        )?;
+    }
     let purchase = purchases::refund(&state.store, &caller.context(), id.into_inner(), if_match.0, &input)
         .await
         .map_err(refund_error)?;
