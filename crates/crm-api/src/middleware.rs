@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
 use crm_store::idempotency::{self, Claim, StoredResponse};
@@ -178,7 +178,7 @@ async fn idempotent(
             let Some((stored, _)) = capture(rebuilt).await else {
                 return Ok(respond(req, ApiError::internal("idempotency", "rebuilt response body could not be read")));
             };
-            if let Err(e) = idempotency::complete(&state.store, ws, (&caller_key, &key), &stored, true).await {
+            if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
                 log::error!("storing rebuilt idempotent response: {e}");
             }
             return Ok(req.into_response(replayed(stored)));
@@ -205,8 +205,7 @@ async fn idempotent(
         let error = ApiError::internal("idempotency", "response body could not be read");
         return Ok(ServiceResponse::new(http_req, error.error_response()));
     };
-    let rebuildable = stored.status == StatusCode::CREATED.as_u16();
-    if let Err(e) = idempotency::complete(&state.store, ws, (&caller_key, &key), &stored, rebuildable).await {
+    if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
         log::error!("storing idempotent response: {e}");
     }
     Ok(ServiceResponse::new(http_req, response))
@@ -231,7 +230,7 @@ async fn capture<B: MessageBody>(response: HttpResponse<B>) -> Option<(StoredRes
 
 /// A stored response, sent again.
 fn replayed(stored: StoredResponse) -> HttpResponse {
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
     let mut response = HttpResponse::build(status);
     for (name, value) in &stored.headers {
         response.insert_header((name.as_str(), value.as_str()));

@@ -35,10 +35,26 @@ const LISTED_CURRENCIES: i64 = 20;
 /// (measured at 1 M purchases) for queries that run once. Sums past the 64-bit range (amounts
 /// are capped per purchase, not per customer) are a 422, not a database failure.
 macro_rules! analytic_read {
-    ($conn:expr, |$c:ident| $body:expr) => {
-        $crate::tuned_tx!($conn, "SET LOCAL jit = off", read_only = true, |$c| $body)
-            .map_err(|e| if crate::error::is_integer_overflow(&e) { sums_too_large() } else { e })
-    };
+    ($conn:expr, |$c:ident| $body:expr) => {{
+        let read: Result<_, StoreError> = match $conn {
+            Conn::Pg(conn) => {
+                let conn: &mut diesel_async::AsyncPgConnection = &mut **conn;
+                conn.build_transaction()
+                    .read_only()
+                    .run(async |$c| -> Result<_, StoreError> {
+                        diesel::sql_query("SET LOCAL jit = off").execute($c).await?;
+                        Ok($body?)
+                    })
+                    .await
+            }
+            Conn::Sqlite(conn) => {
+                let $c: &mut $crate::db::SqliteConn = &mut **conn;
+                Ok::<_, StoreError>($body?)
+            }
+            Conn::PgShared(_) => Err(StoreError::Config("analytics never use the shared read connection".into())),
+        };
+        read.map_err(|e| if crate::error::is_integer_overflow(&e) { sums_too_large() } else { e })
+    }};
 }
 
 fn sums_too_large() -> StoreError {

@@ -275,36 +275,6 @@ macro_rules! per_backend {
     };
 }
 
-/// Runs one body on PostgreSQL in a transaction (read-only or not) that first applies
-/// `$settings` (`SET LOCAL …`: session settings for this body alone); on SQLite the body runs as
-/// it is, each statement in autocommit.
-#[macro_export]
-macro_rules! tuned_tx {
-    ($conn:expr, $settings:expr, read_only = $read_only:expr, |$c:ident| $body:expr) => {
-        match $conn {
-            $crate::db::Conn::Pg(conn) => {
-                let conn: &mut diesel_async::AsyncPgConnection = &mut **conn;
-                let mut tx = conn.build_transaction();
-                if $read_only {
-                    tx = tx.read_only();
-                }
-                tx.run(async |$c| -> Result<_, $crate::StoreError> {
-                    diesel_async::RunQueryDsl::execute(diesel::sql_query($settings), $c).await?;
-                    Ok($body?)
-                })
-                .await
-            }
-            $crate::db::Conn::Sqlite(conn) => {
-                let $c: &mut $crate::db::SqliteConn = &mut **conn;
-                Ok::<_, $crate::StoreError>($body?)
-            }
-            $crate::db::Conn::PgShared(_) => {
-                Err($crate::StoreError::Config("a shared read connection cannot open a transaction".into()))
-            }
-        }
-    };
-}
-
 /// Runs one body in a write transaction: `BEGIN` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite
 /// (a deferred transaction that later writes fails with "database is locked" under load).
 #[macro_export]

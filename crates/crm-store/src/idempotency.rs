@@ -1,13 +1,6 @@
 //! Idempotency keys: the first response to a key is stored and replayed for retries. Every
 //! audit event a keyed request writes carries the key, so a retry whose first attempt committed
 //! its create but died before storing the response finds the record instead of making another.
-//!
-//! On PostgreSQL a claim, and a stored create response, commit without waiting for the WAL
-//! flush (`synchronous_commit = off`), so a keyed create pays for one flush, its own, not three.
-//! Nothing is lost by it: a claim is flushed by the handler's own (synchronous) commit, which
-//! comes later in the WAL, and a create response lost in a database crash is rebuilt from the
-//! audit trail (`Claim::Committed`). Other responses are stored with the flush: a retry cannot
-//! tell from the audit trail whether those requests ran.
 
 use chrono::Duration;
 use crm_domain::WorkspaceId;
@@ -20,9 +13,6 @@ use crate::schema::audit_events;
 use crate::schema::idempotency_keys as keys;
 use crate::types::{Id, Json, Ts, now};
 use crate::{Store, StoreError, per_backend};
-
-/// The setting for writes whose loss in a database crash does no harm (see the module docs).
-const UNFLUSHED: &str = "SET LOCAL synchronous_commit = off";
 
 /// A request still "in progress" after this long was cut off by a crash; a retry takes it over.
 const ABANDONED_AFTER: Duration = Duration::seconds(60);
@@ -76,7 +66,7 @@ pub async fn claim(
     let at = now();
     let mut conn = store.write().await?;
     // Each statement is atomic on its own, so the common case (a new key) costs one round trip.
-    let inserted = crate::tuned_tx!(&mut conn, UNFLUSHED, read_only = false, |c| diesel::insert_into(keys::table)
+    let inserted = per_backend!(&mut conn, |c| diesel::insert_into(keys::table)
         .values((
             keys::workspace_id.eq(Id(ws.0)),
             keys::caller.eq(caller),
@@ -154,18 +144,15 @@ async fn committed_create(
     Ok(rows.into_iter().next().map(|(entity_type, id)| (entity_type, id.0)))
 }
 
-/// Stores the response to replay. `rebuildable`: a create's 201, which `Claim::Committed`
-/// rebuilds if this write is lost, so it need not wait for the WAL flush.
 pub async fn complete(
     store: &Store,
     ws: WorkspaceId,
-    (caller, key): (&str, &str),
+    caller: &str,
+    key: &str,
     response: &StoredResponse,
-    rebuildable: bool,
 ) -> Result<(), StoreError> {
-    let settings = if rebuildable { UNFLUSHED } else { "SET LOCAL synchronous_commit = on" };
     let mut conn = store.write().await?;
-    crate::tuned_tx!(&mut conn, settings, read_only = false, |c| diesel::update(
+    per_backend!(&mut conn, |c| diesel::update(
         keys::table.filter(keys::workspace_id.eq(Id(ws.0))).filter(keys::caller.eq(caller)).filter(keys::key.eq(key))
     )
     .set((
