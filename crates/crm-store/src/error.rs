@@ -56,18 +56,18 @@ impl From<PoolError> for StoreError {
     }
 }
 
-/// True for a unique-constraint violation, which callers turn into a named conflict.
 /// A sum or cast past the 64-bit range: PostgreSQL's `bigint out of range`, SQLite's
 /// `integer overflow`.
 pub(crate) fn is_integer_overflow(e: &StoreError) -> bool {
     match e {
         StoreError::Database(DieselError::DatabaseError(_, info)) => {
-            info.message().contains("out of range") || info.message().contains("integer overflow")
+            matches!(info.message(), "bigint out of range" | "integer overflow")
         }
         _ => false,
     }
 }
 
+/// True for a unique-constraint violation, which callers turn into a named conflict.
 pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)))
 }
