@@ -384,6 +384,28 @@ async fn refunds(app: TestApp) {
 }
 both_backends!(refunds);
 
+/// A partial refund whose response was lost (a crash after its commit) is answered, not made
+/// again, when retried with its key.
+async fn retry_after_a_crash_does_not_refund_twice(app: TestApp) {
+    let customer = customer(&app).await;
+    let p = post(&app, &order(&customer)).await;
+    let path = format!("{}/refund", path_of(&p));
+    let body = json!({"amount_minor": 300});
+    let post = || send(app.request(Method::POST, &path).header("Idempotency-Key", "crash-refund").json(&body));
+    let first = assert_json(post().await, 200).await;
+    crate::conventions::lose_stored_responses(&app).await;
+    let retry = post().await;
+    assert_eq!(header(retry.headers(), "idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(header(retry.headers(), "etag").as_deref(), Some("\"2\""));
+    assert_eq!(assert_json(retry, 200).await, first, "the purchase as the first attempt answered it");
+    let now = assert_json(app.get(&path_of(&p)).await, 200).await;
+    assert_eq!((&now["refunded_minor"], now["refunds"].as_array().map(Vec::len)), (&json!(300), Some(1)));
+    // The key stays bound to that refund.
+    let other = send(app.request(Method::POST, &path).header("Idempotency-Key", "crash-refund").json(&json!({}))).await;
+    assert_problem(other, 422, "idempotency_key_reused").await;
+}
+both_backends!(retry_after_a_crash_does_not_refund_twice);
+
 async fn concurrent_refunds_never_exceed_the_total(app: TestApp) {
     let customer = customer(&app).await;
     let p = post(&app, &order(&customer)).await;

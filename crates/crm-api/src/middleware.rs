@@ -169,9 +169,10 @@ async fn idempotent(
             return Ok(respond(req, error));
         }
         Ok(Claim::Done(stored)) => return Ok(req.into_response(replayed(stored))),
-        Ok(Claim::Committed { entity_type, entity_id }) => {
-            // The first attempt's create committed but its response was never stored.
-            let rebuilt = match replay::created_response(&state.store, ws, req.path(), &entity_type, entity_id).await {
+        Ok(Claim::Committed { entity_type, entity_id, action }) => {
+            // The first attempt's write committed but its response was never stored.
+            let written = replay::Written { entity_type: &entity_type, id: entity_id, action: &action };
+            let rebuilt = match replay::rebuilt_response(&state.store, ws, req.path(), written).await {
                 Ok(rebuilt) => rebuilt,
                 Err(e) => return Ok(respond(req, e)),
             };

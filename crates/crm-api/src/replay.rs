@@ -1,8 +1,10 @@
-//! Rebuilds the answer to an idempotent create whose first attempt committed but never stored
-//! its response (the process died in between, `Claim::Committed`): 201 with the record as it
-//! is now, its `Location` and `ETag`, as the create handler would have answered.
+//! Rebuilds the answer to an idempotent create (or refund) whose first attempt committed but
+//! never stored its response (the process died in between, or failed after the commit:
+//! `Claim::Committed`): 201 with the record as it is now, its `Location` and `ETag`, as the
+//! create handler would have answered; for a refund 200 with the purchase as it is now.
 
 use actix_web::HttpResponse;
+use crm_domain::audit::AuditAction;
 use crm_domain::coupon::normalise_code;
 use crm_domain::loyalty::LedgerWrite;
 use crm_domain::{
@@ -17,7 +19,33 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::routes::created;
+use crate::routes::{created, versioned};
+
+/// A committed write, named as its audit event names it.
+pub struct Written<'a> {
+    pub entity_type: &'a str,
+    pub id: Uuid,
+    pub action: &'a str,
+}
+
+/// The answer to the request at `path` that made `written`: a purchase's refund
+/// (`POST /v1/purchases/{id}/refund`), else a create, see [`created_response`].
+pub async fn rebuilt_response(
+    store: &Store,
+    ws: WorkspaceId,
+    path: &str,
+    written: Written<'_>,
+) -> ApiResult<HttpResponse> {
+    if written.action != AuditAction::Refund.as_str() {
+        return created_response(store, ws, path, written.entity_type, written.id).await;
+    }
+    let rebuilt = if written.entity_type == "purchase" && path == format!("/v1/purchases/{}/refund", written.id) {
+        purchases::get(store, ws, PurchaseId(written.id)).await.map(|p| versioned(p.version, &p))
+    } else {
+        Err(StoreError::NotFound)
+    };
+    rebuilt.map_err(|e| lost(e, written.entity_type, written.id))
+}
 
 /// The create response for the record `entity_type`/`id` (the audit event's names), when the
 /// request at `path` is that record's create (`POST /v1/<collection>`, or for a coupon
@@ -25,7 +53,7 @@ use crate::routes::created;
 /// response can't be shown again (an API key's secret is shown only once), that no longer
 /// exists, or that another kind of request made (a lead conversion creates a customer) is
 /// answered 409 `idempotency_key_in_use`.
-pub async fn created_response(
+async fn created_response(
     store: &Store,
     ws: WorkspaceId,
     path: &str,
@@ -71,7 +99,7 @@ fn lost(e: StoreError, entity_type: &str, id: Uuid) -> ApiError {
         StoreError::NotFound => ApiError::new(
             ErrorCode::IdempotencyKeyInUse,
             format!(
-                "the first request with this key completed (it created {entity_type} {id}) but its response was \
+                "the first request with this key completed (it wrote {entity_type} {id}) but its response was \
                  lost and cannot be rebuilt"
             ),
         ),

@@ -36,8 +36,9 @@ pub enum Claim {
     Mismatch,
     /// The first request finished: replay its response.
     Done(StoredResponse),
-    /// The first request committed this create but its response was never stored: rebuild it.
-    Committed { entity_type: String, entity_id: Uuid },
+    /// The first request committed this write (`action`: a create, or a purchase's refund) but
+    /// its response was never stored: rebuild it.
+    Committed { entity_type: String, entity_id: Uuid, action: String },
 }
 
 /// The key as stamped on audit events (`Context::idempotency_key`): unique per (caller, key).
@@ -91,9 +92,9 @@ pub async fn claim(
         return Ok(Claim::Mismatch);
     }
     if row.status_code.is_none()
-        && let Some((entity_type, entity_id)) = committed_create(&mut conn, ws, &identity(caller, key)).await?
+        && let Some((entity_type, entity_id, action)) = committed_write(&mut conn, ws, &identity(caller, key)).await?
     {
-        return Ok(Claim::Committed { entity_type, entity_id });
+        return Ok(Claim::Committed { entity_type, entity_id, action });
     }
     match row.status_code {
         Some(status) => {
@@ -126,22 +127,24 @@ pub async fn claim(
     }
 }
 
-/// The first record created under the key, if its transaction committed.
-async fn committed_create(
+/// The first record created, or the purchase refunded, under the key, if its transaction
+/// committed: `(entity_type, entity_id, action)`. These are the writes a retry must never
+/// repeat and whose answer can be rebuilt.
+async fn committed_write(
     conn: &mut crate::Conn,
     ws: WorkspaceId,
     identity: &str,
-) -> Result<Option<(String, Uuid)>, StoreError> {
+) -> Result<Option<(String, Uuid, String)>, StoreError> {
     // Normally one row; a request creating several records is answered with its first one.
-    let rows: Vec<(String, Id)> = per_backend!(conn, |c| audit_events::table
+    let rows: Vec<(String, Id, String)> = per_backend!(conn, |c| audit_events::table
         .filter(audit_events::workspace_id.eq(Id(ws.0)))
         .filter(audit_events::idempotency_key.eq(identity))
-        .filter(audit_events::action.eq(AuditAction::Create.as_str()))
+        .filter(audit_events::action.eq_any([AuditAction::Create.as_str(), AuditAction::Refund.as_str()]))
         .order(audit_events::id.asc())
-        .select((audit_events::entity_type, audit_events::entity_id))
+        .select((audit_events::entity_type, audit_events::entity_id, audit_events::action))
         .load(c)
         .await)?;
-    Ok(rows.into_iter().next().map(|(entity_type, id)| (entity_type, id.0)))
+    Ok(rows.into_iter().next().map(|(entity_type, id, action)| (entity_type, id.0, action)))
 }
 
 pub async fn complete(
@@ -165,9 +168,14 @@ pub async fn complete(
     Ok(())
 }
 
-/// Forgets a claimed key whose request failed on our side, so the client may retry.
+/// Forgets a claimed key whose request failed on our side, so the client may retry; unless its
+/// write committed before the failure (a read after it failed): then the key stays, and the
+/// retry is answered from that write instead of making it again.
 pub async fn release(store: &Store, ws: WorkspaceId, caller: &str, key: &str) -> Result<(), StoreError> {
     let mut conn = store.write().await?;
+    if committed_write(&mut conn, ws, &identity(caller, key)).await?.is_some() {
+        return Ok(());
+    }
     per_backend!(&mut conn, |c| diesel::delete(
         keys::table.filter(keys::workspace_id.eq(Id(ws.0))).filter(keys::caller.eq(caller)).filter(keys::key.eq(key))
     )
