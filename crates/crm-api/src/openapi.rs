@@ -217,14 +217,19 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
             "Makes the request safe to retry: the first response is stored for 24 h and replayed. While the first \
              request runs, a retry is answered 409 `idempotency_key_in_use`. If the first request created a record \
              but the server stopped before storing its response, a retry is answered 201 with the record as it is \
-             now; when that answer can't be rebuilt (an API key's secret is shown only once), 409 \
-             `idempotency_key_in_use` says the first request completed but its response was lost.",
+             now (a refund: 200 with the purchase as it is now); when that answer can't be rebuilt (an API key's \
+             secret is shown only once), 409 `idempotency_key_in_use` says the first request completed but its \
+             response was lost.",
             Some((1, 255)),
-            // Operations that answer 428 without it (redeems) need it.
-            op.responses.responses.contains_key("428"),
+            // Operations that answer 428 without it (redeems, adjustments) need it; a refund only when
+            // partial and without If-Match, which a parameter cannot say.
+            op.responses.responses.contains_key("428") && !path.ends_with("/refund"),
         ));
     }
-    if matches!(method, HttpMethod::Patch | HttpMethod::Delete) || path.ends_with("/restore") {
+    if matches!(method, HttpMethod::Patch | HttpMethod::Delete)
+        || path.ends_with("/restore")
+        || path.ends_with("/refund")
+    {
         parameters.push(header_param(
             "If-Match",
             "The `ETag` you read; a stale one is answered 412.",
