@@ -642,9 +642,9 @@ pub(crate) fn prepare_refund(
 }
 
 /// Applies a [`PreparedRefund`] inside a `write_tx!` body: the purchase (only at the version
-/// the refund was planned from), its lines' refunded quantities and category rows, the refund row and the audit
-/// event. Evaluates to `Some(RefundApplied)`, or `None` when the purchase changed meanwhile
-/// (nothing written).
+/// the refund was planned from), its lines' refunded quantities and category rows, the refund
+/// row and the audit event. Evaluates to `Some(RefundApplied)`, or `None` when the purchase
+/// changed meanwhile (nothing written).
 macro_rules! apply_refund {
     ($c:expr, $prepared:expr) => {{
         use $crate::schema::{purchase_categories as categories, purchase_items as items, purchases as p};
