@@ -493,3 +493,40 @@ async fn analytics_refuse_bad_input(app: TestApp) {
     assert_problem(app.with_key(&stranger).get(&format!("/v1/customers/{c}/rfm")).await, 404, "not_found").await;
 }
 both_backends!(analytics_refuse_bad_input);
+
+/// Amounts each within range (at most 10^15 minor units a purchase) whose sums are not: every
+/// analytic answers 422 `too_large` rather than a wrong figure or a 500.
+async fn sums_beyond_64_bits_are_refused(app: TestApp) {
+    let c = customer(&app, "Whale").await;
+    let max = 1_000_000_000_000_000_i64;
+    let order = |i: usize| {
+        json!({"customer_id": c, "channel": "web", "currency": "EUR", "occurred_at": "2026-01-05T10:00:00Z",
+               "external_order_id": format!("W-{i}"),
+               "items": [{"sku": "GOLD", "name": "Gold", "quantity": 1, "unit_price_minor": max}], "total_minor": max})
+    };
+    // 9 500 × 10^15 > 2^63 − 1 ≈ 9.22 × 10^18.
+    for batch in 0..19 {
+        let purchases: Vec<Value> = (batch * 500..(batch + 1) * 500).map(order).collect();
+        let answer =
+            assert_json(app.post_json("/v1/purchases/batch", &json!({"purchases": purchases})).await, 200).await;
+        assert!(answer["results"].as_array().unwrap().iter().all(|r| r["status"] == 201), "batch {batch}");
+    }
+    seed(&app, purchase(&c, "2026-01-20T10:00:00.000000Z", 1000)).await;
+
+    let window = "from=2026-01-01&to=2026-01-31";
+    for path in [
+        format!("/v1/analytics/purchases?group_by=month&{window}"),
+        format!("/v1/analytics/purchases?group_by=channel&{window}"),
+        format!("/v1/analytics/purchases?group_by=category&{window}"),
+        format!("/v1/analytics/rfm?as_of={AS_OF}"),
+        format!("/v1/analytics/rfm/summary?as_of={AS_OF}"),
+        format!("/v1/customers/{c}/rfm?as_of={AS_OF}"),
+    ] {
+        let problem = assert_problem(app.get(&path).await, 422, "validation_failed").await;
+        assert_eq!(problem["errors"][0]["code"], "too_large", "{path}: {problem}");
+    }
+    // A window without the whale's orders still adds up.
+    let day = get_ok(&app, "/v1/analytics/purchases?group_by=month&from=2026-01-20&to=2026-01-20").await;
+    assert_eq!(day["totals"]["revenue_minor"], 1000);
+}
+both_backends!(sums_beyond_64_bits_are_refused);

@@ -49,7 +49,8 @@ macro_rules! analytic_read {
             }
             Conn::Sqlite(conn) => {
                 let $c: &mut $crate::db::SqliteConn = &mut **conn;
-                Ok::<_, StoreError>($body?)
+                // A block of its own, so that `?` ends the read here rather than the function.
+                async { Ok::<_, StoreError>($body?) }.await
             }
             Conn::PgShared(_) => Err(StoreError::Config("analytics never use the shared read connection".into())),
         };
