@@ -59,7 +59,7 @@ impl TryFrom<ApiKeyRow> for ApiKey {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = api_keys)]
+#[diesel(table_name = api_keys, treat_none_as_default_value = false)]
 pub(crate) struct NewApiKeyRow {
     pub(crate) id: Id,
     workspace_id: Id,

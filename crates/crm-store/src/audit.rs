@@ -31,7 +31,7 @@ pub(crate) fn actor_of(actor_type: &str, actor_id: Option<Id>) -> Actor {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = audit_events)]
+#[diesel(table_name = audit_events, treat_none_as_default_value = false)]
 pub(crate) struct NewAuditRow {
     id: Id,
     workspace_id: Id,

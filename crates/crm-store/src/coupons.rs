@@ -61,7 +61,7 @@ struct CouponRow {
 
 /// The data columns, shared by insert and update.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = coupons, treat_none_as_null = true)]
+#[diesel(table_name = coupons, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct CouponData {
     code: String,
     name: Option<String>,
@@ -135,7 +135,7 @@ impl TryFrom<CouponRow> for Coupon {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = coupon_redemptions)]
+#[diesel(table_name = coupon_redemptions, treat_none_as_default_value = false)]
 struct RedemptionRow {
     id: Id,
     workspace_id: Id,

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::query::{keyset, like_pattern};
+use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{customer_stats, customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
@@ -54,7 +54,7 @@ pub(crate) struct CustomerRow {
 
 /// The data columns, shared by insert and update.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = customers, treat_none_as_null = true)]
+#[diesel(table_name = customers, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct CustomerData {
     kind: &'static str,
     first_name: Option<String>,
@@ -165,7 +165,7 @@ impl TryFrom<CustomerRow> for Customer {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = customer_tags)]
+#[diesel(table_name = customer_tags, treat_none_as_default_value = false)]
 pub(crate) struct TagRow {
     workspace_id: Id,
     customer_id: Id,
@@ -483,15 +483,17 @@ async fn apply(
         let audit = NewAuditRow::new(ctx, ENTITY, id.0, action, &changes, at).with_reason(reason.clone());
         let tags = tag_rows(ctx.workspace_id, id, &next.tags);
         let row: Option<CustomerRow> = write_tx!(&mut conn, |c| {
-            let row = diesel::update(
-                customers::table
-                    .filter(customers::workspace_id.eq(Id(ctx.workspace_id.0)))
-                    .filter(customers::id.eq(Id(id.0)))
-                    .filter(customers::version.eq(current.version))
-                    .filter(customers::deleted_at.is_null()),
+            let row = Cached(
+                diesel::update(
+                    customers::table
+                        .filter(customers::workspace_id.eq(Id(ctx.workspace_id.0)))
+                        .filter(customers::id.eq(Id(id.0)))
+                        .filter(customers::version.eq(current.version))
+                        .filter(customers::deleted_at.is_null()),
+                )
+                .set((&data, customers::version.eq(current.version + 1), customers::updated_at.eq(Ts(at))))
+                .returning(CustomerRow::as_returning()),
             )
-            .set((&data, customers::version.eq(current.version + 1), customers::updated_at.eq(Ts(at))))
-            .returning(CustomerRow::as_returning())
             .get_result(c)
             .await
             .optional()?;

@@ -78,7 +78,7 @@ impl TryFrom<DealRow> for Deal {
 
 /// The data columns, shared by insert and update.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = deals, treat_none_as_null = true)]
+#[diesel(table_name = deals, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct DealData {
     title: String,
     customer_id: Id,
@@ -120,7 +120,7 @@ impl DealData {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = deals)]
+#[diesel(table_name = deals, treat_none_as_default_value = false)]
 pub(crate) struct NewDealRow {
     id: Id,
     workspace_id: Id,
@@ -132,7 +132,7 @@ pub(crate) struct NewDealRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = deal_stage_changes)]
+#[diesel(table_name = deal_stage_changes, treat_none_as_default_value = false)]
 pub(crate) struct NewStageChangeRow {
     id: Id,
     workspace_id: Id,

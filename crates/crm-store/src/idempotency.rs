@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use crate::query::Cached;
 use crate::schema::audit_events;
 use crate::schema::idempotency_keys as keys;
 use crate::types::{Id, Json, Ts, now};
@@ -155,14 +156,19 @@ pub async fn complete(
     response: &StoredResponse,
 ) -> Result<(), StoreError> {
     let mut conn = store.write().await?;
-    per_backend!(&mut conn, |c| diesel::update(
-        keys::table.filter(keys::workspace_id.eq(Id(ws.0))).filter(keys::caller.eq(caller)).filter(keys::key.eq(key))
+    per_backend!(&mut conn, |c| Cached(
+        diesel::update(
+            keys::table
+                .filter(keys::workspace_id.eq(Id(ws.0)))
+                .filter(keys::caller.eq(caller))
+                .filter(keys::key.eq(key))
+        )
+        .set((
+            keys::status_code.eq(Some(i32::from(response.status))),
+            keys::response_body.eq(Some(&response.body)),
+            keys::response_headers.eq(Some(Json::of(&response.headers))),
+        ))
     )
-    .set((
-        keys::status_code.eq(Some(i32::from(response.status))),
-        keys::response_body.eq(Some(&response.body)),
-        keys::response_headers.eq(Some(Json::of(&response.headers))),
-    ))
     .execute(c)
     .await)?;
     Ok(())

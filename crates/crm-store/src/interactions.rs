@@ -44,7 +44,7 @@ pub(crate) struct InteractionRow {
 
 /// The data columns, shared by insert and update.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = interactions, treat_none_as_null = true)]
+#[diesel(table_name = interactions, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct InteractionData {
     channel: &'static str,
     direction: &'static str,

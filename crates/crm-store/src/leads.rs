@@ -61,7 +61,7 @@ pub(crate) struct LeadRow {
 
 /// The data columns (with the derived score), shared by insert and update.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = leads, treat_none_as_null = true)]
+#[diesel(table_name = leads, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub(crate) struct LeadData {
     source: &'static str,
     status: &'static str,
@@ -170,7 +170,7 @@ impl TryFrom<LeadRow> for Lead {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = lead_tags)]
+#[diesel(table_name = lead_tags, treat_none_as_default_value = false)]
 pub(crate) struct TagRow {
     workspace_id: Id,
     lead_id: Id,

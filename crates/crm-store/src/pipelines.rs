@@ -32,7 +32,7 @@ struct PipelineRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = pipelines)]
+#[diesel(table_name = pipelines, treat_none_as_default_value = false)]
 pub(crate) struct NewPipelineRow {
     id: Id,
     workspace_id: Id,
@@ -44,7 +44,7 @@ pub(crate) struct NewPipelineRow {
 }
 
 #[derive(Queryable, Selectable, Insertable, Clone)]
-#[diesel(table_name = pipeline_stages)]
+#[diesel(table_name = pipeline_stages, treat_none_as_default_value = false)]
 pub(crate) struct StageRow {
     pub(crate) id: Id,
     pub(crate) workspace_id: Id,

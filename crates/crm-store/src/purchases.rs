@@ -83,7 +83,7 @@ struct RefundRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = purchases)]
+#[diesel(table_name = purchases, treat_none_as_default_value = false)]
 pub(crate) struct NewPurchaseRow {
     id: Id,
     workspace_id: Id,
@@ -109,7 +109,7 @@ pub(crate) struct NewPurchaseRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = purchase_items)]
+#[diesel(table_name = purchase_items, treat_none_as_default_value = false)]
 pub(crate) struct NewItemRow {
     purchase_id: Id,
     position: i32,
@@ -124,7 +124,7 @@ pub(crate) struct NewItemRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = purchase_categories)]
+#[diesel(table_name = purchase_categories, treat_none_as_default_value = false)]
 pub(crate) struct NewCategoryRow {
     purchase_id: Id,
     category: Option<String>,
@@ -157,7 +157,7 @@ fn category_rows(
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = purchase_refunds)]
+#[diesel(table_name = purchase_refunds, treat_none_as_default_value = false)]
 pub(crate) struct NewRefundRow {
     id: Id,
     workspace_id: Id,

@@ -1,7 +1,9 @@
-//! Pieces every list query shares: the keyset condition and the `LIKE` pattern for `q`; and
-//! the bind parameters and placeholders of hand-written aggregate SQL.
+//! Pieces every list query shares: the keyset condition and the `LIKE` pattern for `q`; the
+//! bind parameters and placeholders of hand-written aggregate SQL; and [`Cached`] updates.
 
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId, SqlQuery};
 use diesel::sql_types::{BigInt, Text};
 
 use crate::types::{Id, SqlTs, SqlUuid, Ts};
@@ -19,6 +21,33 @@ macro_rules! keyset {
     }};
 }
 pub(crate) use keyset;
+
+/// An UPDATE whose SQL text is the same on every call, kept in the connection's statement
+/// cache like any other query. diesel never caches an UPDATE, because a changeset may skip
+/// `None` fields and so vary its SQL; without the cache each call is parsed and planned again,
+/// one round trip more on PostgreSQL. Only for statements without skipped fields or `IN`
+/// lists: the cache is keyed by the SQL text, so a varying one would grow it (never be wrong).
+pub(crate) struct Cached<Q>(pub Q);
+
+impl<Q: QueryFragment<DB>, DB: Backend> QueryFragment<DB> for Cached<Q> {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> QueryId for Cached<Q> {
+    type QueryId = ();
+    // Keyed by its SQL text, as diesel keys every query built at run time.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Cached<Q> {
+    type SqlType = Q::SqlType;
+}
 
 /// A bind parameter of a hand-written aggregate query.
 pub(crate) enum Param {

@@ -50,7 +50,7 @@ impl From<RewardRow> for Reward {
 }
 
 #[derive(AsChangeset, Insertable)]
-#[diesel(table_name = rewards, treat_none_as_null = true)]
+#[diesel(table_name = rewards, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct RewardData<'a> {
     name: &'a str,
     description: Option<&'a str>,

@@ -68,7 +68,7 @@ macro_rules! rules_of {
 pub(crate) use rules_of;
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = scoring_rules, treat_none_as_null = true)]
+#[diesel(table_name = scoring_rules, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct RuleData {
     field: String,
     operator: &'static str,

@@ -13,7 +13,7 @@ use crate::types::{Id, Ts, now};
 use crate::{Store, StoreError, per_backend, users, write_tx};
 
 #[derive(Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 struct NewTokenRow<'a> {
     id: Id,
     workspace_id: Id,

@@ -44,7 +44,7 @@ pub(crate) struct TaskRow {
 
 /// The data columns, shared by insert and update.
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = tasks, treat_none_as_null = true)]
+#[diesel(table_name = tasks, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct TaskData {
     title: String,
     description: Option<String>,

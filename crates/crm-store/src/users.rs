@@ -53,7 +53,7 @@ impl TryFrom<UserRow> for User {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 struct NewUserRow<'a> {
     id: Id,
     workspace_id: Id,

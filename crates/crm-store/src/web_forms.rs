@@ -40,7 +40,7 @@ struct WebFormRow {
 }
 
 #[derive(Insertable, AsChangeset)]
-#[diesel(table_name = web_forms, treat_none_as_null = true)]
+#[diesel(table_name = web_forms, treat_none_as_null = true, treat_none_as_default_value = false)]
 struct WebFormData {
     name: String,
     allowed_origins: Json,
@@ -346,7 +346,7 @@ pub struct SubmissionMeta {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = form_submissions)]
+#[diesel(table_name = form_submissions, treat_none_as_default_value = false)]
 struct SubmissionRow<'a> {
     id: Id,
     workspace_id: Id,
