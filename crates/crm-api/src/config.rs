@@ -79,7 +79,7 @@ impl Config {
             login_attempts_per_minute: env_number("CRM_LOGIN_ATTEMPTS_PER_MINUTE", 10)?,
             form_submissions_per_minute: env_number("CRM_FORM_SUBMISSIONS_PER_MINUTE", 30)?,
             workers: env_number("CRM_WORKERS", cores())?,
-            pool_size: env_number("CRM_DB_POOL_SIZE", (cores() * 4).max(4))?,
+            pool_size: env_number("CRM_DB_POOL_SIZE", 4)?,
             body_limit: env_number("CRM_BODY_LIMIT", 1024 * 1024)?,
             points_expiry_interval_secs: env_number("CRM_POINTS_EXPIRY_INTERVAL_SECS", 3600)?,
         };
