@@ -120,6 +120,9 @@ pub struct PurchaseInput {
     /// Must equal `sum(quantity × unit_price_minor) − discount_minor + tax_minor + shipping_minor`.
     #[schema(minimum = 0)]
     pub total_minor: i64,
+    /// The coupon the order used, kept for reporting as given. Recording it redeems nothing:
+    /// redeem the coupon at checkout with `POST /v1/coupons/{code}/redeem`, which enforces its
+    /// validity, segment and usage limits, before the order is recorded.
     #[serde(default)]
     #[schema(min_length = 1, max_length = 64)]
     pub coupon_code: Option<String>,
