@@ -23,7 +23,7 @@ use diesel_async::RunQueryDsl;
 use crate::audit::NewAuditRow;
 use crate::customers::filtered;
 use crate::error::is_unique_violation;
-use crate::query::{keyset, like_pattern};
+use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{
     audit_events, coupon_redemptions, coupons, customer_stats, customer_tags, customers, purchases, segments,
 };
@@ -361,12 +361,14 @@ pub async fn update(
                 .filter(coupons::version.eq(current.version))
                 .filter(coupons::deleted_at.is_null())
                 .filter(coupons::redemption_count.le(count_cap));
-            let row = diesel::update(target)
-                .set((&data, coupons::version.eq(current.version + 1), coupons::updated_at.eq(Ts(at))))
-                .returning(CouponRow::as_returning())
-                .get_result(c)
-                .await
-                .optional()?;
+            let row = Cached(
+                diesel::update(target)
+                    .set((&data, coupons::version.eq(current.version + 1), coupons::updated_at.eq(Ts(at))))
+                    .returning(CouponRow::as_returning()),
+            )
+            .get_result(c)
+            .await
+            .optional()?;
             if row.is_some() {
                 diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
             }

@@ -16,7 +16,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::audit::NewAuditRow;
-use crate::query::{Param, bind_all, keyset, like_pattern, placeholders};
+use crate::query::{Cached, Param, bind_all, keyset, like_pattern, placeholders};
 use crate::schema::{audit_events, deal_stage_changes, deals};
 use crate::types::{Id, Json, SqlUuid, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, pipelines, write_tx};
@@ -587,15 +587,17 @@ async fn apply(
         let change = moved
             .then(|| NewStageChangeRow::new(ctx, (id.0, next.customer_id.0), Some(current.stage_id), stage.id, at));
         let row: Option<DealRow> = write_tx!(&mut conn, |c| {
-            let row = diesel::update(
-                deals::table
-                    .filter(deals::workspace_id.eq(Id(ws.0)))
-                    .filter(deals::id.eq(Id(id.0)))
-                    .filter(deals::version.eq(current.version))
-                    .filter(deals::deleted_at.is_null()),
+            let row = Cached(
+                diesel::update(
+                    deals::table
+                        .filter(deals::workspace_id.eq(Id(ws.0)))
+                        .filter(deals::id.eq(Id(id.0)))
+                        .filter(deals::version.eq(current.version))
+                        .filter(deals::deleted_at.is_null()),
+                )
+                .set((&data, deals::version.eq(current.version + 1), deals::updated_at.eq(Ts(at))))
+                .returning(DealRow::as_returning()),
             )
-            .set((&data, deals::version.eq(current.version + 1), deals::updated_at.eq(Ts(at))))
-            .returning(DealRow::as_returning())
             .get_result(c)
             .await
             .optional()?;

@@ -12,7 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
-use crate::query::{keyset, like_pattern};
+use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{audit_events, customer_stats, interactions};
 use crate::soft_delete;
 use crate::types::{Id, Json, Ts, now};
@@ -338,15 +338,17 @@ pub async fn update(
         let data = InteractionData::from(&next);
         let audit = NewAuditRow::new(ctx, ENTITY, id.0, AuditAction::Update, &changes, at);
         let result: Result<Option<InteractionRow>, StoreError> = write_tx!(&mut conn, |c| {
-            let row = diesel::update(
-                interactions::table
-                    .filter(interactions::workspace_id.eq(Id(ctx.workspace_id.0)))
-                    .filter(interactions::id.eq(Id(id.0)))
-                    .filter(interactions::version.eq(current.version))
-                    .filter(interactions::deleted_at.is_null()),
+            let row = Cached(
+                diesel::update(
+                    interactions::table
+                        .filter(interactions::workspace_id.eq(Id(ctx.workspace_id.0)))
+                        .filter(interactions::id.eq(Id(id.0)))
+                        .filter(interactions::version.eq(current.version))
+                        .filter(interactions::deleted_at.is_null()),
+                )
+                .set((&data, interactions::version.eq(current.version + 1), interactions::updated_at.eq(Ts(at))))
+                .returning(InteractionRow::as_returning()),
             )
-            .set((&data, interactions::version.eq(current.version + 1), interactions::updated_at.eq(Ts(at))))
-            .returning(InteractionRow::as_returning())
             .get_result(c)
             .await
             .optional()?;

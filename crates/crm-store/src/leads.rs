@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
-use crate::query::{keyset, like_pattern};
+use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{audit_events, lead_tags, leads};
 use crate::scoring_rules::rules_of;
 use crate::types::{Id, Json, Ts, now};
@@ -432,15 +432,17 @@ async fn apply(
         let result: Result<Option<LeadRow>, StoreError> = write_tx!(&mut conn, |c| {
             let rules = rules_of!(c, ws);
             let data = LeadData::scored(&next, &rules);
-            let row = diesel::update(
-                leads::table
-                    .filter(leads::workspace_id.eq(Id(ws.0)))
-                    .filter(leads::id.eq(Id(id.0)))
-                    .filter(leads::version.eq(current.version))
-                    .filter(leads::deleted_at.is_null()),
+            let row = Cached(
+                diesel::update(
+                    leads::table
+                        .filter(leads::workspace_id.eq(Id(ws.0)))
+                        .filter(leads::id.eq(Id(id.0)))
+                        .filter(leads::version.eq(current.version))
+                        .filter(leads::deleted_at.is_null()),
+                )
+                .set((&data, leads::version.eq(current.version + 1), leads::updated_at.eq(Ts(at))))
+                .returning(LeadRow::as_returning()),
             )
-            .set((&data, leads::version.eq(current.version + 1), leads::updated_at.eq(Ts(at))))
-            .returning(LeadRow::as_returning())
             .get_result(c)
             .await
             .optional()?;

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::query::keyset;
+use crate::query::{Cached, keyset};
 use crate::schema::{audit_events, rewards};
 use crate::soft_delete;
 use crate::types::{Id, Ts, now};
@@ -189,15 +189,17 @@ pub async fn update(
         let audit = NewAuditRow::new(ctx, ENTITY, id.0, AuditAction::Update, &changes, at);
         let data = RewardData::new(&next);
         let row: Option<RewardRow> = write_tx!(&mut conn, |c| {
-            let row = diesel::update(
-                rewards::table
-                    .filter(rewards::workspace_id.eq(Id(ctx.workspace_id.0)))
-                    .filter(rewards::id.eq(Id(id.0)))
-                    .filter(rewards::version.eq(current.version))
-                    .filter(rewards::deleted_at.is_null()),
+            let row = Cached(
+                diesel::update(
+                    rewards::table
+                        .filter(rewards::workspace_id.eq(Id(ctx.workspace_id.0)))
+                        .filter(rewards::id.eq(Id(id.0)))
+                        .filter(rewards::version.eq(current.version))
+                        .filter(rewards::deleted_at.is_null()),
+                )
+                .set((&data, rewards::version.eq(current.version + 1), rewards::updated_at.eq(Ts(at))))
+                .returning(RewardRow::as_returning()),
             )
-            .set((&data, rewards::version.eq(current.version + 1), rewards::updated_at.eq(Ts(at))))
-            .returning(RewardRow::as_returning())
             .get_result(c)
             .await
             .optional()?;

@@ -9,6 +9,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::audit::NewAuditRow;
+use crate::query::Cached;
 use crate::schema::{audit_events, scoring_rules};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
@@ -191,14 +192,16 @@ pub async fn update(
     let audit = NewAuditRow::new(ctx, ENTITY, id.0, AuditAction::Update, &changes, at);
     let data = RuleData::from(&next);
     let row: Option<RuleRow> = write_tx!(&mut conn, |c| {
-        let row = diesel::update(
-            scoring_rules::table
-                .filter(scoring_rules::workspace_id.eq(Id(ws.0)))
-                .filter(scoring_rules::id.eq(Id(id.0)))
-                .filter(scoring_rules::version.eq(current.version)),
+        let row = Cached(
+            diesel::update(
+                scoring_rules::table
+                    .filter(scoring_rules::workspace_id.eq(Id(ws.0)))
+                    .filter(scoring_rules::id.eq(Id(id.0)))
+                    .filter(scoring_rules::version.eq(current.version)),
+            )
+            .set((&data, scoring_rules::version.eq(current.version + 1), scoring_rules::updated_at.eq(Ts(at))))
+            .returning(RuleRow::as_returning()),
         )
-        .set((&data, scoring_rules::version.eq(current.version + 1), scoring_rules::updated_at.eq(Ts(at))))
-        .returning(RuleRow::as_returning())
         .get_result(c)
         .await
         .optional()?;

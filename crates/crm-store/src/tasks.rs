@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::query::{keyset, like_pattern};
+use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{audit_events, tasks};
 use crate::soft_delete;
 use crate::types::{Id, Ts, now};
@@ -320,15 +320,17 @@ async fn apply(
         let data = TaskData::new(&next, completed_at);
         let audit = NewAuditRow::new(ctx, ENTITY, id.0, action, &changes, at).with_reason(reason.clone());
         let row: Option<TaskRow> = write_tx!(&mut conn, |c| {
-            let row = diesel::update(
-                tasks::table
-                    .filter(tasks::workspace_id.eq(Id(ctx.workspace_id.0)))
-                    .filter(tasks::id.eq(Id(id.0)))
-                    .filter(tasks::version.eq(current.version))
-                    .filter(tasks::deleted_at.is_null()),
+            let row = Cached(
+                diesel::update(
+                    tasks::table
+                        .filter(tasks::workspace_id.eq(Id(ctx.workspace_id.0)))
+                        .filter(tasks::id.eq(Id(id.0)))
+                        .filter(tasks::version.eq(current.version))
+                        .filter(tasks::deleted_at.is_null()),
+                )
+                .set((&data, tasks::version.eq(current.version + 1), tasks::updated_at.eq(Ts(at))))
+                .returning(TaskRow::as_returning()),
             )
-            .set((&data, tasks::version.eq(current.version + 1), tasks::updated_at.eq(Ts(at))))
-            .returning(TaskRow::as_returning())
             .get_result(c)
             .await
             .optional()?;
