@@ -10,7 +10,8 @@ use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
-use crm_store::idempotency::{self, Claim, StoredResponse};
+use crm_domain::WorkspaceId;
+use crm_store::idempotency::{self, Claim, KeyedRequest, StoredResponse};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{Authentication, Caller, authenticate};
@@ -125,6 +126,11 @@ fn rate_limit_headers(res: &mut ServiceResponse<BoxBody>, limit: u32, remaining:
 /// Headers worth replaying with a stored response.
 const REPLAYED_HEADERS: [&str; 3] = ["content-type", "location", "etag"];
 
+/// `POST` routes whose write records its Idempotency-Key, with its response, in its own
+/// transaction (`idempotency::KeyedRequest`); the hottest creates. Every other keyed `POST` is
+/// claimed here before it runs and completed after.
+const RECORDED_IN_WRITE: [&str; 1] = ["/v1/customers"];
+
 async fn idempotent(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -151,65 +157,84 @@ async fn idempotent(
         hasher.update([0]);
     }
     hasher.update(&body);
-    let request_hash = hex::encode(hasher.finalize());
-    let caller_key = caller.key();
+    let request = KeyedRequest { caller: caller.key(), key, request_hash: hex::encode(hasher.finalize()) };
     let ws = caller.workspace_id;
-
-    match idempotency::claim(&state.store, ws, &caller_key, &key, &request_hash).await {
-        Err(e) => return Ok(respond(req, e.into())),
-        Ok(Claim::Mismatch) => {
-            let detail = "this Idempotency-Key was used with a different request; use a new key";
-            return Ok(respond(req, ApiError::new(ErrorCode::IdempotencyKeyReused, detail)));
-        }
-        Ok(Claim::InProgress) => {
-            let error = ApiError {
-                retry_after: Some(1),
-                ..ApiError::new(ErrorCode::IdempotencyKeyInUse, "the first request with this key is still running")
-            };
-            return Ok(respond(req, error));
-        }
-        Ok(Claim::Done(stored)) => return Ok(req.into_response(replayed(stored))),
-        Ok(Claim::Committed { entity_type, entity_id, action }) => {
-            // The first attempt's write committed but its response was never stored.
-            let written = replay::Written { entity_type: &entity_type, id: entity_id, action: &action };
-            let rebuilt = match replay::rebuilt_response(&state.store, ws, req.path(), written).await {
-                Ok(rebuilt) => rebuilt,
-                Err(e) => return Ok(respond(req, e)),
-            };
-            let Some((stored, _)) = capture(rebuilt).await else {
-                return Ok(respond(req, ApiError::internal("idempotency", "rebuilt response body could not be read")));
-            };
-            if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
-                log::error!("storing rebuilt idempotent response: {e}");
-            }
-            return Ok(req.into_response(replayed(stored)));
-        }
-        Ok(Claim::Fresh) => {}
-    }
 
     // The handler's writes stamp the key on their audit events (`Caller::context`), in their own
     // transaction, so a retry can tell that they committed even if we die before `complete`.
-    let keyed = caller.clone().with_idempotency_key(idempotency::identity(&caller_key, &key));
+    let mut keyed = caller.clone().with_idempotency_key(idempotency::identity(&request.caller, &request.key));
+    let recorded_in_write = RECORDED_IN_WRITE.contains(&req.path());
+    if recorded_in_write {
+        keyed = keyed.with_keyed_request(request.clone());
+    } else if let Some(answer) = answer_claim(state, ws, &request, req.path()).await {
+        return Ok(req.into_response(answer));
+    }
     req.extensions_mut().insert(Authentication::Caller(keyed));
     req.set_payload(body.into());
     let res = next.call(req).await?;
-    let status = res.status();
-    if status.is_server_error() {
+    if res.response().extensions().contains::<replay::KeyRecorded>() {
+        return Ok(res.map_into_boxed_body());
+    }
+    if res.status().is_server_error() {
         // Our failure, not the client's: let a retry run the request again.
-        if let Err(e) = idempotency::release(&state.store, ws, &caller_key, &key).await {
+        if !recorded_in_write
+            && let Err(e) = idempotency::release(&state.store, ws, &request.caller, &request.key).await
+        {
             log::error!("releasing idempotency key: {e}");
         }
         return Ok(res.map_into_boxed_body());
+    }
+    if recorded_in_write && let Some(answer) = answer_claim(state, ws, &request, res.request().path()).await {
+        // Refused before writing, or an earlier request with the key was recorded first: that
+        // request's answer is the one to give.
+        return Ok(ServiceResponse::new(res.request().clone(), answer));
     }
     let (http_req, response) = res.into_parts();
     let Some((stored, response)) = capture(response).await else {
         let error = ApiError::internal("idempotency", "response body could not be read");
         return Ok(ServiceResponse::new(http_req, error.error_response()));
     };
-    if let Err(e) = idempotency::complete(&state.store, ws, &caller_key, &key, &stored).await {
+    if let Err(e) = idempotency::complete(&state.store, ws, &request.caller, &request.key, &stored).await {
         log::error!("storing idempotent response: {e}");
     }
     Ok(ServiceResponse::new(http_req, response))
+}
+
+/// The answer a claim of the request's key gives, or `None` when the key is fresh (now claimed:
+/// run the request, then `complete` or `release` it).
+async fn answer_claim(state: &AppState, ws: WorkspaceId, request: &KeyedRequest, path: &str) -> Option<HttpResponse> {
+    let claim = idempotency::claim(&state.store, ws, &request.caller, &request.key, &request.request_hash).await;
+    let error = match claim {
+        Ok(Claim::Fresh) => return None,
+        Ok(Claim::Done(stored)) => return Some(replayed(stored)),
+        Err(e) => ApiError::from(e),
+        Ok(Claim::Mismatch) => ApiError::new(
+            ErrorCode::IdempotencyKeyReused,
+            "this Idempotency-Key was used with a different request; use a new key",
+        ),
+        Ok(Claim::InProgress) => ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(ErrorCode::IdempotencyKeyInUse, "the first request with this key is still running")
+        },
+        Ok(Claim::Committed { entity_type, entity_id, action }) => {
+            // The first attempt's write committed but its response was never stored.
+            let written = replay::Written { entity_type: &entity_type, id: entity_id, action: &action };
+            let rebuilt = match replay::rebuilt_response(&state.store, ws, path, written).await {
+                Ok(rebuilt) => rebuilt,
+                Err(e) => return Some(e.error_response()),
+            };
+            let Some((stored, _)) = capture(rebuilt).await else {
+                return Some(
+                    ApiError::internal("idempotency", "rebuilt response body could not be read").error_response(),
+                );
+            };
+            if let Err(e) = idempotency::complete(&state.store, ws, &request.caller, &request.key, &stored).await {
+                log::error!("storing rebuilt idempotent response: {e}");
+            }
+            return Some(replayed(stored));
+        }
+    };
+    Some(error.error_response())
 }
 
 /// Reads a response's body: the parts kept for replay, and the response to send.
@@ -231,11 +256,7 @@ async fn capture<B: MessageBody>(response: HttpResponse<B>) -> Option<(StoredRes
 
 /// A stored response, sent again.
 fn replayed(stored: StoredResponse) -> HttpResponse {
-    let status = actix_web::http::StatusCode::from_u16(stored.status).unwrap_or(actix_web::http::StatusCode::OK);
-    let mut response = HttpResponse::build(status);
-    for (name, value) in &stored.headers {
-        response.insert_header((name.as_str(), value.as_str()));
-    }
-    response.insert_header(("idempotent-replayed", "true"));
-    response.body(stored.body)
+    let mut response = replay::sent(stored);
+    response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+    response
 }

@@ -4,6 +4,7 @@
 //! create handler would have answered; for a refund 200 with the purchase as it is now.
 
 use actix_web::HttpResponse;
+use actix_web::http::StatusCode;
 use crm_domain::audit::AuditAction;
 use crm_domain::coupon::normalise_code;
 use crm_domain::loyalty::LedgerWrite;
@@ -11,6 +12,7 @@ use crm_domain::{
     CouponId, CouponRedemptionId, CustomerId, DealId, InteractionId, LeadId, LedgerEntryId, PipelineId, PurchaseId,
     RewardId, ScoringRuleId, SegmentId, TaskId, UserId, WebFormId, WorkspaceId,
 };
+use crm_store::idempotency::StoredResponse;
 use crm_store::{
     Store, StoreError, coupons, customers, deals, interactions, leads, loyalty, pipelines, purchases, rewards,
     scoring_rules, segments, tasks, users, web_forms,
@@ -20,6 +22,32 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{created, versioned};
+
+/// Marks the response of a write that recorded its Idempotency-Key itself: the gate has nothing
+/// left to store.
+pub struct KeyRecorded;
+
+/// A stored response as sent.
+pub fn sent(stored: StoredResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    for (name, value) in &stored.headers {
+        response.insert_header((name.as_str(), value.as_str()));
+    }
+    response.body(stored.body)
+}
+
+/// The answer of a keyed write that recorded its key with `written` (see
+/// `idempotency::KeyedRequest`); `None`: an earlier request with the key was recorded first, and
+/// the gate answers with that request's response.
+pub fn recorded(written: Option<StoredResponse>) -> ApiResult<HttpResponse> {
+    let stored = written.ok_or_else(|| {
+        ApiError::new(ErrorCode::IdempotencyKeyInUse, "an earlier request with this Idempotency-Key was recorded first")
+    })?;
+    let mut response = sent(stored);
+    response.extensions_mut().insert(KeyRecorded);
+    Ok(response)
+}
 
 /// A committed write, named as its audit event names it.
 pub struct Written<'a> {

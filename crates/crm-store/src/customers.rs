@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
+use crate::idempotency::{self, KeyedRequest, StoredResponse, record_key};
 use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{customer_stats, customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
@@ -258,6 +259,25 @@ pub async fn create(store: &Store, ctx: &Context, input: CustomerInput) -> Resul
     let new = prepare(&mut conn, ctx, &input).await?;
     let row: CustomerRow = write_tx!(&mut conn, |c| { Ok(insert_customer!(c, &new)) })?;
     row.try_into()
+}
+
+/// [`create`] under an Idempotency-Key recorded with `respond`'s answer in the same transaction;
+/// `None` when a request with the key was recorded first and nothing was written.
+pub async fn create_keyed(
+    store: &Store,
+    ctx: &Context,
+    input: CustomerInput,
+    request: &KeyedRequest,
+    respond: impl Fn(&Customer) -> Result<StoredResponse, StoreError> + Sync,
+) -> Result<Option<StoredResponse>, StoreError> {
+    let mut conn = store.write().await?;
+    let new = prepare(&mut conn, ctx, &input).await?;
+    let written = write_tx!(&mut conn, |c| {
+        let response = respond(&Customer::try_from(insert_customer!(c, &new))?)?;
+        record_key!(c, ctx.workspace_id, request, &response);
+        Ok(response)
+    });
+    idempotency::unless_taken(written)
 }
 
 /// One customer; deleted ones only when `include_deleted`.

@@ -42,6 +42,78 @@ pub enum Claim {
     Committed { entity_type: String, entity_id: Uuid, action: String },
 }
 
+/// A keyed request whose write records the key itself, with its response, in the write's own
+/// transaction: one commit instead of three (claim, write, complete), and no moment at which the
+/// write is committed without its answer. A concurrent request with the same key waits for that
+/// transaction and then finds the key taken.
+#[derive(Debug, Clone)]
+pub struct KeyedRequest {
+    pub caller: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// The `Conflict` code that rolls a keyed write back when its key was recorded first.
+const KEY_TAKEN: &str = "idempotency_key_taken";
+
+#[derive(Insertable)]
+#[diesel(table_name = keys, treat_none_as_default_value = false)]
+pub(crate) struct RecordedKey<'a> {
+    workspace_id: Id,
+    caller: &'a str,
+    key: &'a str,
+    request_hash: &'a str,
+    status_code: Option<i32>,
+    response_body: Option<&'a str>,
+    response_headers: Option<Json>,
+    created_at: Ts,
+}
+
+impl<'a> RecordedKey<'a> {
+    pub(crate) fn new(ws: WorkspaceId, request: &'a KeyedRequest, response: &'a StoredResponse) -> Self {
+        RecordedKey {
+            workspace_id: Id(ws.0),
+            caller: &request.caller,
+            key: &request.key,
+            request_hash: &request.request_hash,
+            status_code: Some(i32::from(response.status)),
+            response_body: Some(&response.body),
+            response_headers: Some(Json::of(&response.headers)),
+            created_at: Ts(now()),
+        }
+    }
+}
+
+/// Inside a `write_tx!` body: records the [`KeyedRequest`] with its response, or ends the body
+/// with an error that rolls the write back when a request with this key was recorded first
+/// (see [`unless_taken`]).
+macro_rules! record_key {
+    ($c:ident, $ws:expr, $request:expr, $response:expr) => {{
+        let inserted = diesel::insert_into($crate::schema::idempotency_keys::table)
+            .values($crate::idempotency::RecordedKey::new($ws, $request, $response))
+            .on_conflict_do_nothing()
+            .execute($c)
+            .await?;
+        if inserted == 0 {
+            return Err($crate::idempotency::key_taken());
+        }
+    }};
+}
+pub(crate) use record_key;
+
+pub(crate) fn key_taken() -> StoreError {
+    StoreError::conflict(KEY_TAKEN, "a request with this idempotency key was recorded first")
+}
+
+/// A keyed write's outcome: `None` when its key was taken (nothing was written).
+pub(crate) fn unless_taken<T>(written: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match written {
+        Ok(value) => Ok(Some(value)),
+        Err(StoreError::Conflict { code: KEY_TAKEN, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The key as stamped on audit events (`Context::idempotency_key`): unique per (caller, key).
 /// Callers and keys are visible ASCII, so the unit separator cannot occur in either.
 pub fn identity(caller: &str, key: &str) -> String {

@@ -13,6 +13,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use crm_domain::WorkspaceId;
 use crm_domain::access::{Actor, Scope};
 use crm_store::Context;
+use crm_store::idempotency::KeyedRequest;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::middleware::RequestId;
@@ -27,6 +28,8 @@ pub struct Caller {
     request_id: Option<String>,
     /// Set by the gate on a POST with an `Idempotency-Key`: `idempotency::identity(key(), key)`.
     idempotency_key: Option<String>,
+    /// Set by the gate when the route's write records the key itself (`middleware::RECORDED_IN_WRITE`).
+    keyed_request: Option<KeyedRequest>,
 }
 
 impl Caller {
@@ -52,6 +55,16 @@ impl Caller {
     /// The same caller, making a request under an idempotency key (its caller-scoped identity).
     pub fn with_idempotency_key(self, identity: String) -> Caller {
         Caller { idempotency_key: Some(identity), ..self }
+    }
+
+    /// The same caller, whose write is to record its Idempotency-Key with the response.
+    pub fn with_keyed_request(self, request: KeyedRequest) -> Caller {
+        Caller { keyed_request: Some(request), ..self }
+    }
+
+    /// The Idempotency-Key the write must record, if the gate left that to it.
+    pub fn keyed_request(&self) -> Option<&KeyedRequest> {
+        self.keyed_request.as_ref()
     }
 
     /// The identity idempotency keys and rate limits are scoped to.
@@ -87,6 +100,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<
             scopes: key.scopes,
             request_id,
             idempotency_key: None,
+            keyed_request: None,
         }));
     }
     if let Some(authorization) = header("authorization") {
@@ -100,6 +114,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<
             scopes: claims.role.scopes(),
             request_id,
             idempotency_key: None,
+            keyed_request: None,
         }));
     }
     Ok(None)
