@@ -41,3 +41,20 @@ async fn docs_are_served_as_html(app: TestApp) {
     assert!(redirect.status().is_redirection() || redirect.status() == 200, "/docs answered {}", redirect.status());
 }
 both_backends!(docs_are_served_as_html);
+
+/// The housekeeping's `close_idle`, on a store opened on the test database: connections used
+/// recently stay, the others close; long reads (analytics) have a pool of their own on
+/// PostgreSQL and are closed too.
+async fn idle_database_connections_are_closed(app: TestApp) {
+    let store = crm_store::Store::open(&app.database_url, None, 2).unwrap();
+    store.ping().await.unwrap();
+    drop(store.read_pooled().await.unwrap());
+    let (open, idle, _) = store.pool_usage();
+    assert!(open >= 1 && idle == open, "connections are back in their pools: {open} open, {idle} idle");
+    store.close_idle(std::time::Duration::from_secs(3600));
+    assert_eq!(store.pool_usage().0, open, "connections used within the hour stay");
+    store.close_idle(std::time::Duration::ZERO);
+    assert_eq!(store.pool_usage().0, 0, "every idle connection is closed");
+    store.ping().await.unwrap();
+}
+both_backends!(idle_database_connections_are_closed);

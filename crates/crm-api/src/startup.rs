@@ -48,6 +48,8 @@ async fn expire_points(state: web::Data<AppState>, interval: Duration) {
     }
 }
 
+/// A database connection unused this long is closed by the housekeeping.
+const IDLE_CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
 /// How long idempotency keys are kept.
 const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
@@ -243,6 +245,7 @@ impl Application {
                     Ok(n) => log::info!("purged {n} expired idempotency keys"),
                     Err(e) => log::warn!("purging idempotency keys: {e}"),
                 }
+                state.store.close_idle(IDLE_CONNECTION_LIFETIME);
                 state.limiter.retain_recent();
                 state.login_limiter.retain_recent();
                 state.form_limiter.retain_recent();

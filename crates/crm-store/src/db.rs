@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool::Runtime;
+use deadpool::managed::{Metrics, WeakPool};
 use diesel::SqliteConnection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -80,6 +81,9 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA synchronous = N
 #[derive(Clone)]
 pub enum DbPool {
     Pg(Arc<ThreadPools>),
+    /// One pool for all threads, for long reads: there a cross-thread wake-up is noise, and a
+    /// per-thread cap would let a few of them hold up their thread's writes.
+    PgCommon(Pool<AsyncPgConnection>),
     Sqlite(Pool<SqliteConn>),
 }
 
@@ -96,8 +100,9 @@ pub struct ThreadPools {
     url: String,
     size: usize,
     slot: usize,
-    /// Every thread's pool, for [`DbPool::usage`].
-    all: std::sync::Mutex<Vec<Pool<AsyncPgConnection>>>,
+    /// Every thread's pool, for [`DbPool::usage`] and [`DbPool::close_idle`]; weak, so that a
+    /// thread's pool closes with the thread.
+    all: std::sync::Mutex<Vec<WeakPool<AsyncDieselConnectionManager<AsyncPgConnection>>>>,
 }
 
 impl ThreadPools {
@@ -110,31 +115,38 @@ impl ThreadPools {
         }
     }
 
-    fn build(&self) -> Result<Pool<AsyncPgConnection>, StoreError> {
-        let mut config = ManagerConfig::default();
-        // The default recycling pings the server on every checkout (≈ 35 % of throughput).
-        config.recycling_method = RecyclingMethod::Fast;
-        let manager = AsyncDieselConnectionManager::new_with_config(&self.url, config);
-        Pool::builder(manager)
-            .max_size(self.size)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(CHECKOUT_TIMEOUT))
-            .create_timeout(Some(CONNECT_TIMEOUT))
-            .build()
-            .map_err(|e| StoreError::Config(e.to_string()))
-    }
-
     fn current(&self) -> Result<Pool<AsyncPgConnection>, StoreError> {
         if let Some(pool) = THREAD_POOLS.with(|m| m.borrow().get(&self.slot).cloned()) {
             return Ok(pool);
         }
-        let pool = self.build()?;
+        let pool = pg_pool(&self.url, self.size)?;
         THREAD_POOLS.with(|m| m.borrow_mut().insert(self.slot, pool.clone()));
         if let Ok(mut all) = self.all.lock() {
-            all.push(pool.clone());
+            all.push(pool.weak());
         }
         Ok(pool)
     }
+
+    /// The pools of the threads still running (the others are forgotten).
+    fn live(&self) -> Vec<Pool<AsyncPgConnection>> {
+        let Ok(mut all) = self.all.lock() else { return Vec::new() };
+        all.retain(|pool| pool.upgrade().is_some());
+        all.iter().filter_map(WeakPool::upgrade).collect()
+    }
+}
+
+fn pg_pool(url: &str, size: usize) -> Result<Pool<AsyncPgConnection>, StoreError> {
+    let mut config = ManagerConfig::default();
+    // The default recycling pings the server on every checkout (≈ 35 % of throughput).
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(CHECKOUT_TIMEOUT))
+        .create_timeout(Some(CONNECT_TIMEOUT))
+        .build()
+        .map_err(|e| StoreError::Config(e.to_string()))
 }
 
 /// A connection for one request: checked out of a [`DbPool`], or the thread's shared
@@ -243,9 +255,15 @@ impl DbPool {
         }
     }
 
+    /// One pool shared by every thread (see [`DbPool::PgCommon`]); PostgreSQL only.
+    pub fn open_common(url: &str, size: usize) -> Result<DbPool, StoreError> {
+        pg_pool(url, size).map(DbPool::PgCommon)
+    }
+
     pub async fn get(&self) -> Result<Conn, StoreError> {
         match self {
             DbPool::Pg(pools) => pools.current()?.get().await.map(Conn::Pg).map_err(StoreError::from),
+            DbPool::PgCommon(pool) => pool.get().await.map(Conn::Pg).map_err(StoreError::from),
             DbPool::Sqlite(pool) => pool.get().await.map(Conn::Sqlite).map_err(StoreError::from),
         }
     }
@@ -253,10 +271,22 @@ impl DbPool {
     /// (connections open, connections idle, maximum) for `/metrics`, over every thread's pool.
     pub fn usage(&self) -> (usize, usize, usize) {
         let statuses = match self {
-            DbPool::Pg(pools) => pools.all.lock().map(|all| all.iter().map(Pool::status).collect()).unwrap_or_default(),
+            DbPool::Pg(pools) => pools.live().iter().map(Pool::status).collect(),
+            DbPool::PgCommon(pool) => vec![pool.status()],
             DbPool::Sqlite(pool) => vec![pool.status()],
         };
         statuses.iter().fold((0, 0, 0), |(size, idle, max), s| (size + s.size, idle + s.available, max + s.max_size))
+    }
+
+    /// Closes the idle connections unused for `unused_for`: a burst, or a thread that used the
+    /// database once (startup, a cron task), leaves connections the server keeps for nothing.
+    pub fn close_idle(&self, unused_for: Duration) {
+        let keep = |metrics: Metrics| metrics.last_used() < unused_for;
+        match self {
+            DbPool::Pg(pools) => pools.live().iter().for_each(|pool| drop(pool.retain(|_, m| keep(m)))),
+            DbPool::PgCommon(pool) => drop(pool.retain(|_, m| keep(m))),
+            DbPool::Sqlite(pool) => drop(pool.retain(|_, m| keep(m))),
+        }
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Store {
     writer: DbPool,
     reader: DbPool,
     replica: Option<DbPool>,
+    /// PostgreSQL: the primary's pool for long reads (`read_pooled`), apart from the per-thread
+    /// pools that writes use.
+    long_reads: Option<DbPool>,
     shared: Option<Arc<SharedReads>>,
     backend: Backend,
 }
@@ -86,11 +89,14 @@ impl Store {
             }
             Backend::Sqlite => (DbPool::open(url, 1)?, DbPool::open(url, pool_size)?),
         };
-        let shared = match backend {
-            Backend::Postgres => Some(Arc::new(SharedReads::new(replica_url.unwrap_or(url)))),
-            Backend::Sqlite => None,
+        let (shared, long_reads) = match backend {
+            Backend::Postgres => (
+                Some(Arc::new(SharedReads::new(replica_url.unwrap_or(url)))),
+                Some(DbPool::open_common(url, pool_size)?),
+            ),
+            Backend::Sqlite => (None, None),
         };
-        Ok(Store { writer, reader, replica, shared, backend })
+        Ok(Store { writer, reader, replica, long_reads, shared, backend })
     }
 
     pub fn backend(&self) -> Backend {
@@ -125,8 +131,8 @@ impl Store {
     }
 
     /// A pooled connection for long reads (analytics): the replica when one answers, else the
-    /// primary's pool; never the shared pipelined connection, where a query of a second would
-    /// hold up every other read of its thread.
+    /// primary's pool for long reads; never the shared pipelined connection, where a query of a
+    /// second would hold up every other read of its thread.
     pub async fn read_pooled(&self) -> Result<Conn, StoreError> {
         if let Some(replica) = &self.replica {
             match replica.get().await {
@@ -134,7 +140,7 @@ impl Store {
                 Err(e) => log::warn!("replica unavailable, reading from the primary: {e}"),
             }
         }
-        self.reader.get().await
+        self.long_reads.as_ref().unwrap_or(&self.reader).get().await
     }
 
     /// Round-trips a query to the primary, for `/readyz`.
@@ -144,7 +150,16 @@ impl Store {
         Ok(())
     }
 
+    /// (connections open, idle, maximum) of the primary's pools, for `/metrics`.
     pub fn pool_usage(&self) -> (usize, usize, usize) {
-        self.reader.usage()
+        let (open, idle, max) = self.reader.usage();
+        let (long_open, long_idle, long_max) = self.long_reads.as_ref().map_or((0, 0, 0), DbPool::usage);
+        (open + long_open, idle + long_idle, max + long_max)
+    }
+
+    /// Closes connections idle for `unused_for` (see [`DbPool::close_idle`]).
+    pub fn close_idle(&self, unused_for: std::time::Duration) {
+        let pools = [Some(&self.writer), Some(&self.reader), self.replica.as_ref(), self.long_reads.as_ref()];
+        pools.into_iter().flatten().for_each(|pool| pool.close_idle(unused_for));
     }
 }
