@@ -214,7 +214,8 @@ async fn redeem_percent_and_amount(app: TestApp) {
     let expected = json!({
         "id": rid, "coupon_id": percent["id"], "code": "FIFTEEN", "customer_id": olena, "order_amount_minor": 999,
         "currency": "EUR", "discount_minor": 150, "purchase_id": null, "external_order_id": "SHOP-1",
-        "actor": {"type": "api_key", "id": redemption["actor"]["id"]}, "created_at": redemption["created_at"]
+        "actor": {"type": "api_key", "id": redemption["actor"]["id"]}, "created_at": redemption["created_at"],
+        "voided_at": null, "void_reason": null
     });
     assert_eq!(redemption, expected);
     assert_eq!(assert_json(app.get(&location.unwrap()).await, 200).await, redemption);
@@ -513,3 +514,81 @@ async fn parallel_redemptions_by_one_customer_stop_at_their_limit(app: TestApp) 
     assert_json(redeem(&app, "TWICE", &body_of(&taras)).await, 201).await;
 }
 both_backends!(parallel_redemptions_by_one_customer_stop_at_their_limit);
+
+async fn a_voided_redemption_frees_the_limits(app: TestApp) {
+    let coupon = post(
+        &app,
+        &json!({"code": "ONCE", "discount_type": "amount", "amount_off_minor": 500, "currency": "EUR",
+        "max_redemptions": 1, "max_redemptions_per_customer": 1}),
+    )
+    .await;
+    let olena = customer(&app, &[]).await;
+    let order =
+        json!({"customer_id": olena, "order_amount_minor": 1000, "currency": "EUR", "external_order_id": "SHOP-1"});
+    let first = assert_json(redeem(&app, "ONCE", &order).await, 201).await;
+    let taras = customer(&app, &[]).await;
+    assert_problem(redeem(&app, "ONCE", &body_of(&taras)).await, 409, "coupon_exhausted").await;
+
+    let void_path = format!("{}/redemptions/{}/void", path_of(&coupon), id_of(&first));
+    let reason = json!({"reason": "order SHOP-1 cancelled"});
+    let voided = assert_json(app.post_json(&void_path, &reason).await, 200).await;
+    assert_eq!(voided["void_reason"], "order SHOP-1 cancelled");
+    assert!(voided["voided_at"].is_string(), "{voided}");
+    assert_eq!(voided["discount_minor"], first["discount_minor"], "the record stays as it was");
+    let read = format!("{}/redemptions/{}", path_of(&coupon), id_of(&first));
+    assert_eq!(assert_json(app.get(&read).await, 200).await, voided);
+    let after = assert_json(app.get(&path_of(&coupon)).await, 200).await;
+    assert_eq!(after["redemption_count"], 0, "{after}");
+    let again = assert_json(app.post_json(&void_path, &json!({"reason": "twice"})).await, 200).await;
+    assert_eq!(again, voided, "a second void changes nothing");
+    assert_eq!(assert_json(app.get(&path_of(&coupon)).await, 200).await["redemption_count"], 0);
+
+    // The same customer and the same external order may redeem again.
+    let second = assert_json(redeem(&app, "ONCE", &order).await, 201).await;
+    assert_ne!(second["id"], first["id"]);
+    assert!(second["voided_at"].is_null());
+    assert_problem(redeem(&app, "ONCE", &body_of(&taras)).await, 409, "coupon_exhausted").await;
+    let listed = app.admin().list_all(&format!("{}/redemptions", path_of(&coupon))).await;
+    assert_eq!(listed.len(), 2, "the voided one stays on record: {listed:?}");
+
+    // Every refusal.
+    let unknown = format!("{}/redemptions/{}/void", path_of(&coupon), Uuid::now_v7());
+    assert_problem(app.post_json(&unknown, &json!({})).await, 404, "not_found").await;
+    let other = post(&app, &json!({"code": "OTHER", "percent_off": 5})).await;
+    let elsewhere = format!("{}/redemptions/{}/void", path_of(&other), id_of(&second));
+    assert_problem(app.post_json(&elsewhere, &json!({})).await, 404, "not_found").await;
+    let second_void = format!("{}/redemptions/{}/void", path_of(&coupon), id_of(&second));
+    assert_field_error(app.post_json(&second_void, &json!({"reason": "x".repeat(501)})).await, "reason", "too_long")
+        .await;
+    assert_field_error(app.post_json(&second_void, &json!({"why": "no"})).await, "why", "unknown_field").await;
+    assert_field_error(
+        app.post_json(&second_void, &json!({"reason": "a\u{0}b"})).await,
+        "reason",
+        "invalid_characters",
+    )
+    .await;
+    let bad_id = format!("{}/redemptions/not-an-id/void", path_of(&coupon));
+    assert_problem(app.post_json(&bad_id, &json!({})).await, 400, "invalid_parameter").await;
+    let reader = app.create_api_key(&["coupons:read"]).await;
+    let forbidden = app.with_key(&reader).request(Method::POST, &second_void).json(&json!({}));
+    assert_problem(send(forbidden).await, 403, "forbidden").await;
+    assert!(assert_json(app.get(&path_of(&coupon)).await, 200).await["redemption_count"] == 1);
+}
+both_backends!(a_voided_redemption_frees_the_limits);
+
+async fn parallel_voids_of_one_redemption_count_once(app: TestApp) {
+    let coupon = post(&app, &json!({"code": "VOIDME", "percent_off": 10})).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(id_of(&assert_json(redeem(&app, "VOIDME", &body_of(&customer(&app, &[]).await)).await, 201).await));
+    }
+    let void_path = format!("{}/redemptions/{}/void", path_of(&coupon), ids[0]);
+    let requests = (0..10).map(|_| app.request(Method::POST, &void_path).json(&json!({}))).collect();
+    let results = all_at_once(requests).await;
+    assert!(results.iter().all(|(status, _)| *status == 200), "{results:?}");
+    let voided_at: BTreeSet<String> = results.iter().map(|(_, body)| body["voided_at"].to_string()).collect();
+    assert_eq!(voided_at.len(), 1, "one void, answered to all: {results:?}");
+    let after = assert_json(app.get(&path_of(&coupon)).await, 200).await;
+    assert_eq!(after["redemption_count"], 1, "counted down once: {after}");
+}
+both_backends!(parallel_voids_of_one_redemption_count_once);

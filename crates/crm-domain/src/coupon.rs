@@ -17,6 +17,7 @@ pub const CODE_MAX: usize = 64;
 pub const NAME_MAX: usize = 200;
 pub const DESCRIPTION_MAX: usize = 2000;
 pub const EXTERNAL_ORDER_ID_MAX: usize = 200;
+pub const VOID_REASON_MAX: usize = 500;
 /// Upper bound of both redemption limits.
 pub const LIMIT_MAX: i64 = 1_000_000_000;
 
@@ -507,7 +508,7 @@ impl CouponValidation {
     "code": "WINTER15", "customer_id": "01936f3e-8a5c-7d2e-9b1a-2f4c6d8e0a1c",
     "order_amount_minor": 12000, "currency": "EUR", "discount_minor": 1800, "purchase_id": null,
     "external_order_id": "SHOP-10482", "actor": {"type": "api_key", "id": "01936f3e-8a5c-7d2e-9b1a-2f4c6d8e0a1f"},
-    "created_at": "2026-12-03T10:15:00Z"
+    "created_at": "2026-12-03T10:15:00Z", "voided_at": null, "void_reason": null
 }))]
 pub struct CouponRedemption {
     pub id: CouponRedemptionId,
@@ -524,6 +525,27 @@ pub struct CouponRedemption {
     /// Who recorded the redemption.
     pub actor: Actor,
     pub created_at: DateTime<Utc>,
+    /// Set when the redemption was voided: it no longer counts against the coupon's limits.
+    pub voided_at: Option<DateTime<Utc>>,
+    pub void_reason: Option<String>,
+}
+
+/// The body of `POST /v1/coupons/{id}/redemptions/{redemption_id}/void`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "order SHOP-10482 cancelled before payment"}))]
+pub struct VoidInput {
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    pub reason: Option<String>,
+}
+
+impl VoidInput {
+    pub fn validate(self) -> Result<VoidInput, ValidationErrors> {
+        let mut e = ValidationErrors::default();
+        let reason = e.text("reason", self.reason, VOID_REASON_MAX);
+        e.into_result(VoidInput { reason })
+    }
 }
 
 /// The filters `GET /v1/coupons` accepts.

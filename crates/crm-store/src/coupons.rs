@@ -9,7 +9,7 @@ use crm_domain::access::Actor;
 use crm_domain::audit::{AuditAction, diff};
 use crm_domain::coupon::{
     Coupon, CouponFilter, CouponInput, CouponRedemption, CouponSort, CouponValidation, DiscountType, Order, Redeem,
-    Refusal, check_redeemable, check_state, normalise_code,
+    Refusal, VoidInput, check_redeemable, check_state, normalise_code,
 };
 use crm_domain::customer::CustomerFilter;
 use crm_domain::page::Cursor;
@@ -149,6 +149,8 @@ struct RedemptionRow {
     actor_type: String,
     actor_id: Option<Id>,
     created_at: Ts,
+    voided_at: Option<Ts>,
+    void_reason: Option<String>,
 }
 
 impl RedemptionRow {
@@ -170,6 +172,8 @@ impl RedemptionRow {
             external_order_id: self.external_order_id,
             actor,
             created_at: self.created_at.0,
+            voided_at: self.voided_at.map(|t| t.0),
+            void_reason: self.void_reason,
         }
     }
 }
@@ -420,12 +424,14 @@ pub async fn set_deleted(
     }
 }
 
-/// How often `$customer` redeemed `$coupon`, on the backend connection `$c`.
+/// How often `$customer` redeemed `$coupon` (voided redemptions aside), on the backend
+/// connection `$c`.
 macro_rules! customer_redemptions {
     ($c:ident, $coupon:expr, $customer:expr) => {
         coupon_redemptions::table
             .filter(coupon_redemptions::coupon_id.eq(Id($coupon.0)))
             .filter(coupon_redemptions::customer_id.eq(Id($customer.0)))
+            .filter(coupon_redemptions::voided_at.is_null())
             .count()
             .get_result::<i64>($c)
             .await
@@ -577,6 +583,8 @@ pub async fn redeem(store: &Store, ctx: &Context, code: &str, redeem: Redeem) ->
             actor_type: actor_type.to_owned(),
             actor_id,
             created_at: Ts(at),
+            voided_at: None,
+            void_reason: None,
         };
         let changes = diff(&serde_json::json!({}), &redemption_document(&row, &coupon.data.code));
         let audit = NewAuditRow::new(ctx, REDEMPTION, id.0, AuditAction::Create, &changes, at);
@@ -596,6 +604,50 @@ pub async fn redeem(store: &Store, ctx: &Context, code: &str, redeem: Redeem) ->
         }
     })?;
     Ok(row.into_redemption(&code))
+}
+
+/// Voids a redemption of coupon `coupon` (the order was cancelled): it stops counting against
+/// the coupon's limits, and its external order may redeem the coupon again. Voiding a voided
+/// redemption changes nothing and answers it as it is, so a retry is safe.
+pub async fn void_redemption(
+    store: &Store,
+    ctx: &Context,
+    coupon: CouponId,
+    id: CouponRedemptionId,
+    input: VoidInput,
+) -> Result<CouponRedemption, StoreError> {
+    let ws = ctx.workspace_id;
+    let mut conn = store.write().await?;
+    let coupon = fetch(&mut conn, ws, coupon, true).await?;
+    let at = now();
+    let changes = diff(
+        &serde_json::json!({"voided_at": null, "void_reason": null}),
+        &serde_json::json!({"voided_at": at, "void_reason": input.reason}),
+    );
+    let audit = NewAuditRow::new(ctx, REDEMPTION, id.0, AuditAction::Update, &changes, at);
+    let row: RedemptionRow = write_tx!(&mut conn, |c| {
+        // The coupon's row is locked first, as a redemption locks it: a void and a redemption of
+        // the same order must not each hold what the other waits for; two voids take turns.
+        let counter = coupons::table.filter(coupons::id.eq(Id(coupon.id.0)));
+        diesel::update(counter).set(coupons::redemption_count.eq(coupons::redemption_count)).execute(c).await?;
+        let redemption = coupon_redemptions::table
+            .filter(coupon_redemptions::workspace_id.eq(Id(ws.0)))
+            .filter(coupon_redemptions::coupon_id.eq(Id(coupon.id.0)))
+            .filter(coupon_redemptions::id.eq(Id(id.0)));
+        let voided: Option<RedemptionRow> = diesel::update(redemption.filter(coupon_redemptions::voided_at.is_null()))
+            .set((coupon_redemptions::voided_at.eq(Some(Ts(at))), coupon_redemptions::void_reason.eq(&input.reason)))
+            .returning(RedemptionRow::as_returning())
+            .get_result(c)
+            .await
+            .optional()?;
+        let Some(voided) = voided else {
+            return Ok(redemption.select(RedemptionRow::as_select()).get_result(c).await?);
+        };
+        diesel::update(counter).set(coupons::redemption_count.eq(coupons::redemption_count - 1)).execute(c).await?;
+        diesel::insert_into(audit_events::table).values(&audit).execute(c).await?;
+        Ok(voided)
+    })?;
+    Ok(row.into_redemption(&coupon.data.code))
 }
 
 /// The redemption's fields as its audit event records them.

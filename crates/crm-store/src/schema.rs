@@ -572,6 +572,8 @@ diesel::table! {
         actor_type -> Text,
         actor_id -> Nullable<SqlUuid>,
         created_at -> SqlTs,
+        voided_at -> Nullable<SqlTs>,
+        void_reason -> Nullable<Text>,
     }
 }
 

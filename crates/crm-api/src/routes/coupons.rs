@@ -7,7 +7,7 @@ use crm_domain::access::Scope;
 use crm_domain::audit::AuditEvent;
 use crm_domain::coupon::{
     Coupon, CouponCheck, CouponFilter, CouponInput, CouponRedemption, CouponSort, CouponValidation, RedeemInput,
-    normalise_code,
+    VoidInput, normalise_code,
 };
 use crm_domain::page::{Cursor, Page, paginate};
 use crm_domain::patch::merge;
@@ -36,7 +36,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(validate_coupon)
         .service(redeem_coupon)
         .service(list_redemptions)
-        .service(get_redemption);
+        .service(get_redemption)
+        .service(void_redemption);
 }
 
 crate::merge_patch_schema!(CouponPatch, CouponInput);
@@ -50,7 +51,7 @@ pub fn redemption_location(redemption: &CouponRedemption) -> String {
     format!("/v1/coupons/{}/redemptions/{}", redemption.coupon_id, redemption.id)
 }
 
-/// `201` for a redemption. It never changes, so its `ETag` is always `"1"`.
+/// `201` for a redemption, with `ETag` `"1"`: its first version (voiding is its only change).
 pub fn redeemed(redemption: &CouponRedemption) -> HttpResponse {
     created(redemption_location(redemption), 1, redemption)
 }
@@ -378,5 +379,31 @@ pub async fn get_redemption(
     caller.require(Scope::CouponsRead)?;
     let (coupon, id) = path.into_inner();
     let redemption = coupons::get_redemption(&state.store, caller.workspace_id, coupon, id).await?;
+    Ok(HttpResponse::Ok().json(redemption))
+}
+
+/// Void a redemption, when its order was cancelled or never paid.
+///
+/// The redemption stays on record with `voided_at` and the reason, but no longer counts
+/// against the coupon's overall and per-customer limits, and its `external_order_id` may
+/// redeem the coupon again. Voiding a voided redemption changes nothing and answers it as it
+/// is, so a retry is harmless.
+#[utoipa::path(
+    tag = "coupons",
+    params(("id" = CouponId, Path), ("redemption_id" = CouponRedemptionId, Path)),
+    request_body = VoidInput,
+    responses((status = 200, body = CouponRedemption))
+)]
+#[post("/coupons/{id}/redemptions/{redemption_id}/void")]
+pub async fn void_redemption(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<(CouponId, CouponRedemptionId)>,
+    body: JsonBody<VoidInput>,
+) -> ApiResult<HttpResponse> {
+    caller.require(Scope::CouponsWrite)?;
+    let input = body.0.validate()?;
+    let (coupon, id) = path.into_inner();
+    let redemption = coupons::void_redemption(&state.store, &caller.context(), coupon, id, input).await?;
     Ok(HttpResponse::Ok().json(redemption))
 }
