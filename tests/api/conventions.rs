@@ -435,3 +435,26 @@ async fn hammering_is_rate_limited_per_caller(app: TestApp) {
     assert_json(app.with_key(&other).get("/v1/me").await, 200).await;
 }
 both_backends!(hammering_is_rate_limited_per_caller, configure = strict_rate_limit);
+
+/// A key claimed long ago by a request that never finished and wrote nothing (say, an older
+/// binary that died mid-request): a create that records its key in the write finds it taken,
+/// frees it and asks for a retry, which then creates; the 409 is never stored as the answer.
+async fn an_abandoned_key_is_freed_for_the_retry(app: TestApp) {
+    let post =
+        || send(app.request(Method::POST, "/v1/customers").header("Idempotency-Key", "abandoned").json(&person()));
+    assert_json(post().await, 201).await;
+    lose_stored_responses(&app).await;
+    execute_sql(&app, "UPDATE audit_events SET idempotency_key = NULL").await;
+
+    let busy = post().await;
+    assert_eq!(header(busy.headers(), "retry-after").as_deref(), Some("1"));
+    assert_problem(busy, 409, "idempotency_key_in_use").await;
+    let retry = post().await;
+    assert!(header(retry.headers(), "idempotent-replayed").is_none(), "run again, not replayed");
+    let created = assert_json(retry, 201).await;
+    let replay = post().await;
+    assert_eq!(header(replay.headers(), "idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(assert_json(replay, 201).await, created);
+    assert_eq!(customer_count(&app).await, 2, "the first attempt's customer and the retry's");
+}
+both_backends!(an_abandoned_key_is_freed_for_the_retry);

@@ -123,9 +123,6 @@ fn rate_limit_headers(res: &mut ServiceResponse<BoxBody>, limit: u32, remaining:
     headers.insert(HeaderName::from_static("ratelimit-remaining"), HeaderValue::from(remaining));
 }
 
-/// Headers worth replaying with a stored response.
-const REPLAYED_HEADERS: [&str; 3] = ["content-type", "location", "etag"];
-
 /// `POST` routes whose write records its Idempotency-Key, with its response, in its own
 /// transaction (`idempotency::KeyedRequest`); the hottest creates. Every other keyed `POST` is
 /// claimed here before it runs and completed after.
@@ -161,7 +158,8 @@ async fn idempotent(
     let ws = caller.workspace_id;
 
     // The handler's writes stamp the key on their audit events (`Caller::context`), in their own
-    // transaction, so a retry can tell that they committed even if we die before `complete`.
+    // transaction, so a retry can tell that they committed even if their response was never
+    // stored (claimed here, we may die before `complete`).
     let mut keyed = caller.clone().with_idempotency_key(idempotency::identity(&request.caller, &request.key));
     let recorded_in_write = RECORDED_IN_WRITE.contains(&req.path());
     if recorded_in_write {
@@ -172,29 +170,48 @@ async fn idempotent(
     req.extensions_mut().insert(Authentication::Caller(keyed));
     req.set_payload(body.into());
     let res = next.call(req).await?;
-    if res.response().extensions().contains::<replay::KeyRecorded>() {
+    let (recorded, taken) = {
+        let extensions = res.response().extensions();
+        (extensions.contains::<replay::KeyRecorded>(), extensions.contains::<replay::KeyTaken>())
+    };
+    if recorded {
         return Ok(res.map_into_boxed_body());
     }
     if res.status().is_server_error() {
         // Our failure, not the client's: let a retry run the request again.
-        if !recorded_in_write
-            && let Err(e) = idempotency::release(&state.store, ws, &request.caller, &request.key).await
-        {
+        if !recorded_in_write && let Err(e) = idempotency::release(&state.store, ws, &request).await {
             log::error!("releasing idempotency key: {e}");
         }
         return Ok(res.map_into_boxed_body());
     }
-    if recorded_in_write && let Some(answer) = answer_claim(state, ws, &request, res.request().path()).await {
-        // Refused before writing, or an earlier request with the key was recorded first: that
-        // request's answer is the one to give.
-        return Ok(ServiceResponse::new(res.request().clone(), answer));
+    if recorded_in_write {
+        // Refused before writing, or the key was taken first: answer as a claim of it does.
+        match answer_claim(state, ws, &request, res.request().path()).await {
+            Some(answer) => return Ok(ServiceResponse::new(res.request().clone(), answer)),
+            // The key was taken, and is gone or abandoned since: now claimed for a request that
+            // did not run. Free it and let the client retry.
+            None if taken => {
+                if let Err(e) = idempotency::release(&state.store, ws, &request).await {
+                    log::error!("releasing idempotency key: {e}");
+                }
+                let error = ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(ErrorCode::IdempotencyKeyInUse, "the first request with this key did not finish")
+                };
+                return Ok(ServiceResponse::new(res.request().clone(), error.error_response()));
+            }
+            None if res.status().is_success() => {
+                log::error!("{} answered {} without recording its Idempotency-Key", res.request().path(), res.status());
+            }
+            None => {}
+        }
     }
     let (http_req, response) = res.into_parts();
     let Some((stored, response)) = capture(response).await else {
         let error = ApiError::internal("idempotency", "response body could not be read");
         return Ok(ServiceResponse::new(http_req, error.error_response()));
     };
-    if let Err(e) = idempotency::complete(&state.store, ws, &request.caller, &request.key, &stored).await {
+    if let Err(e) = idempotency::complete(&state.store, ws, &request, &stored).await {
         log::error!("storing idempotent response: {e}");
     }
     Ok(ServiceResponse::new(http_req, response))
@@ -203,7 +220,7 @@ async fn idempotent(
 /// The answer a claim of the request's key gives, or `None` when the key is fresh (now claimed:
 /// run the request, then `complete` or `release` it).
 async fn answer_claim(state: &AppState, ws: WorkspaceId, request: &KeyedRequest, path: &str) -> Option<HttpResponse> {
-    let claim = idempotency::claim(&state.store, ws, &request.caller, &request.key, &request.request_hash).await;
+    let claim = idempotency::claim(&state.store, ws, request).await;
     let error = match claim {
         Ok(Claim::Fresh) => return None,
         Ok(Claim::Done(stored)) => return Some(replayed(stored)),
@@ -228,7 +245,7 @@ async fn answer_claim(state: &AppState, ws: WorkspaceId, request: &KeyedRequest,
                     ApiError::internal("idempotency", "rebuilt response body could not be read").error_response(),
                 );
             };
-            if let Err(e) = idempotency::complete(&state.store, ws, &request.caller, &request.key, &stored).await {
+            if let Err(e) = idempotency::complete(&state.store, ws, request, &stored).await {
                 log::error!("storing rebuilt idempotent response: {e}");
             }
             return Some(replayed(stored));
@@ -239,18 +256,9 @@ async fn answer_claim(state: &AppState, ws: WorkspaceId, request: &KeyedRequest,
 
 /// Reads a response's body: the parts kept for replay, and the response to send.
 async fn capture<B: MessageBody>(response: HttpResponse<B>) -> Option<(StoredResponse, HttpResponse)> {
-    let status = response.status();
     let (response, body) = response.into_parts();
     let bytes = actix_web::body::to_bytes(body).await.ok()?;
-    let headers = REPLAYED_HEADERS
-        .iter()
-        .filter_map(|name| {
-            let value = response.headers().get(*name)?.to_str().ok()?;
-            Some(((*name).to_owned(), value.to_owned()))
-        })
-        .collect();
-    let stored =
-        StoredResponse { status: status.as_u16(), body: String::from_utf8_lossy(&bytes).into_owned(), headers };
+    let stored = replay::kept(&response, &bytes);
     Some((stored, response.set_body(BoxBody::new(bytes))))
 }
 

@@ -3,8 +3,9 @@
 //! `Claim::Committed`): 201 with the record as it is now, its `Location` and `ETag`, as the
 //! create handler would have answered; for a refund 200 with the purchase as it is now.
 
-use actix_web::HttpResponse;
+use actix_web::body::MessageBody;
 use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
 use crm_domain::audit::AuditAction;
 use crm_domain::coupon::normalise_code;
 use crm_domain::loyalty::LedgerWrite;
@@ -23,9 +24,35 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::routes::{created, versioned};
 
-/// Marks the response of a write that recorded its Idempotency-Key itself: the gate has nothing
-/// left to store.
+/// Marks the response of a write that recorded its Idempotency-Key itself (see
+/// `idempotency::KeyedRequest`): the gate has nothing left to store.
 pub struct KeyRecorded;
+
+/// Marks the answer of a keyed write that found its key taken and wrote nothing: the gate
+/// answers from the key instead.
+pub struct KeyTaken;
+
+/// Headers worth replaying with a stored response.
+const REPLAYED_HEADERS: [&str; 3] = ["content-type", "location", "etag"];
+
+/// What is kept of a response, with its body, for replay.
+pub fn kept<B>(response: &HttpResponse<B>, body: &[u8]) -> StoredResponse {
+    let headers = REPLAYED_HEADERS
+        .iter()
+        .filter_map(|name| {
+            let value = response.headers().get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect();
+    StoredResponse { status: response.status().as_u16(), body: String::from_utf8_lossy(body).into_owned(), headers }
+}
+
+/// A response built in full (a JSON body), as kept for replay.
+pub fn kept_whole(response: HttpResponse) -> Option<StoredResponse> {
+    let (response, body) = response.into_parts();
+    let bytes = body.try_into_bytes().ok()?;
+    Some(kept(&response, &bytes))
+}
 
 /// A stored response as sent.
 pub fn sent(stored: StoredResponse) -> HttpResponse {
@@ -37,15 +64,22 @@ pub fn sent(stored: StoredResponse) -> HttpResponse {
     response.body(stored.body)
 }
 
-/// The answer of a keyed write that recorded its key with `written` (see
-/// `idempotency::KeyedRequest`); `None`: an earlier request with the key was recorded first, and
-/// the gate answers with that request's response.
+/// The answer of a write that records its Idempotency-Key, if it has one, with its response
+/// (`written`); `None`: a request with the key came first, and nothing was written.
 pub fn recorded(written: Option<StoredResponse>) -> ApiResult<HttpResponse> {
-    let stored = written.ok_or_else(|| {
-        ApiError::new(ErrorCode::IdempotencyKeyInUse, "an earlier request with this Idempotency-Key was recorded first")
-    })?;
-    let mut response = sent(stored);
-    response.extensions_mut().insert(KeyRecorded);
+    let response = match written {
+        Some(stored) => {
+            let mut response = sent(stored);
+            response.extensions_mut().insert(KeyRecorded);
+            response
+        }
+        None => {
+            let detail = "a request with this Idempotency-Key came first";
+            let mut response = ApiError::new(ErrorCode::IdempotencyKeyInUse, detail).error_response();
+            response.extensions_mut().insert(KeyTaken);
+            response
+        }
+    };
     Ok(response)
 }
 

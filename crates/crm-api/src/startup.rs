@@ -48,8 +48,10 @@ async fn expire_points(state: web::Data<AppState>, interval: Duration) {
     }
 }
 
-/// A database connection unused this long is closed by the housekeeping.
-const IDLE_CONNECTION_LIFETIME: Duration = Duration::from_secs(600);
+/// A pooled database connection not checked out for this long is closed by the housekeeping,
+/// which runs every [`HOUSEKEEPING_INTERVAL`].
+const IDLE_CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(600);
 /// How long idempotency keys are kept.
 const IDEMPOTENCY_RETENTION: chrono::Duration = chrono::Duration::hours(24);
 
@@ -249,7 +251,7 @@ impl Application {
                 state.limiter.retain_recent();
                 state.login_limiter.retain_recent();
                 state.form_limiter.retain_recent();
-                tokio::time::sleep(Duration::from_secs(600)).await;
+                tokio::time::sleep(HOUSEKEEPING_INTERVAL).await;
             }
         });
         let expiry = self.points_expiry.map(|interval| tokio::spawn(expire_points(self.state.clone(), interval)));

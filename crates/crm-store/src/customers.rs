@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::idempotency::{self, KeyedRequest, StoredResponse, record_key};
+use crate::idempotency::{self, KeyedRequest, StoredResponse, claim_in_write, complete_in_write};
 use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{customer_stats, customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
@@ -254,28 +254,29 @@ macro_rules! insert_customer {
 }
 pub(crate) use insert_customer;
 
-pub async fn create(store: &Store, ctx: &Context, input: CustomerInput) -> Result<Customer, StoreError> {
-    let mut conn = store.write().await?;
-    let new = prepare(&mut conn, ctx, &input).await?;
-    let row: CustomerRow = write_tx!(&mut conn, |c| { Ok(insert_customer!(c, &new)) })?;
-    row.try_into()
-}
-
-/// [`create`] under an Idempotency-Key recorded with `respond`'s answer in the same transaction;
-/// `None` when a request with the key was recorded first and nothing was written.
-pub async fn create_keyed(
+/// Creates a customer and answers `respond`'s response for it, built inside the transaction.
+/// Under an Idempotency-Key (`keyed`) the key is claimed first and completed with that response
+/// in the same transaction; `None` when a request with the key came first (nothing written).
+pub async fn create(
     store: &Store,
     ctx: &Context,
     input: CustomerInput,
-    request: &KeyedRequest,
+    keyed: Option<&KeyedRequest>,
     respond: impl Fn(&Customer) -> Result<StoredResponse, StoreError> + Sync,
-) -> Result<Option<StoredResponse>, StoreError> {
+) -> Result<Option<(Customer, StoredResponse)>, StoreError> {
     let mut conn = store.write().await?;
     let new = prepare(&mut conn, ctx, &input).await?;
+    let ws = ctx.workspace_id;
     let written = write_tx!(&mut conn, |c| {
-        let response = respond(&Customer::try_from(insert_customer!(c, &new))?)?;
-        record_key!(c, ctx.workspace_id, request, &response);
-        Ok(response)
+        if let Some(request) = keyed {
+            claim_in_write!(c, ws, request);
+        }
+        let customer = Customer::try_from(insert_customer!(c, &new))?;
+        let response = respond(&customer)?;
+        if let Some(request) = keyed {
+            complete_in_write!(c, ws, request, &response);
+        }
+        Ok((customer, response))
     });
     idempotency::unless_taken(written)
 }

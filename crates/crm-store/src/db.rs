@@ -101,7 +101,7 @@ pub struct ThreadPools {
     size: usize,
     slot: usize,
     /// Every thread's pool, for [`DbPool::usage`] and [`DbPool::close_idle`]; weak, so that a
-    /// thread's pool closes with the thread.
+    /// thread's pool closes with the thread (each thread holds its pools until it ends).
     all: std::sync::Mutex<Vec<WeakPool<AsyncDieselConnectionManager<AsyncPgConnection>>>>,
 }
 
@@ -278,8 +278,9 @@ impl DbPool {
         statuses.iter().fold((0, 0, 0), |(size, idle, max), s| (size + s.size, idle + s.available, max + s.max_size))
     }
 
-    /// Closes the idle connections unused for `unused_for`: a burst, or a thread that used the
-    /// database once (startup, a cron task), leaves connections the server keeps for nothing.
+    /// Closes the idle connections not checked out for `unused_for`: a burst, or a thread that
+    /// used the database once (startup, a cron task), leaves connections the server keeps for
+    /// nothing. (A thread's shared pipelined read connection stays open with its thread.)
     pub fn close_idle(&self, unused_for: Duration) {
         let keep = |metrics: Metrics| metrics.last_used() < unused_for;
         match self {

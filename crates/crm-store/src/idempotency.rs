@@ -9,7 +9,6 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use crate::query::Cached;
 use crate::schema::audit_events;
 use crate::schema::idempotency_keys as keys;
 use crate::types::{Id, Json, Ts, now};
@@ -42,10 +41,13 @@ pub enum Claim {
     Committed { entity_type: String, entity_id: Uuid, action: String },
 }
 
-/// A keyed request whose write records the key itself, with its response, in the write's own
-/// transaction: one commit instead of three (claim, write, complete), and no moment at which the
-/// write is committed without its answer. A concurrent request with the same key waits for that
-/// transaction and then finds the key taken.
+/// A request under an Idempotency-Key: who sent it, the key, and the hash of the request
+/// (method, path, query, body) that a reuse of the key must match.
+///
+/// A route may record the key in its write's own transaction instead of around it
+/// ([`claim_in_write`] first, [`complete_in_write`] last): one commit instead of three, and no
+/// moment at which the write is committed without its answer. A concurrent request with the
+/// same key waits at the claim for that transaction, then finds the key taken and does nothing.
 #[derive(Debug, Clone)]
 pub struct KeyedRequest {
     pub caller: String,
@@ -53,44 +55,38 @@ pub struct KeyedRequest {
     pub request_hash: String,
 }
 
-/// The `Conflict` code that rolls a keyed write back when its key was recorded first.
+/// The `Conflict` code that rolls a keyed write back when its key was taken first.
 const KEY_TAKEN: &str = "idempotency_key_taken";
 
 #[derive(Insertable)]
 #[diesel(table_name = keys, treat_none_as_default_value = false)]
-pub(crate) struct RecordedKey<'a> {
+pub(crate) struct NewKey<'a> {
     workspace_id: Id,
     caller: &'a str,
     key: &'a str,
     request_hash: &'a str,
-    status_code: Option<i32>,
-    response_body: Option<&'a str>,
-    response_headers: Option<Json>,
     created_at: Ts,
 }
 
-impl<'a> RecordedKey<'a> {
-    pub(crate) fn new(ws: WorkspaceId, request: &'a KeyedRequest, response: &'a StoredResponse) -> Self {
-        RecordedKey {
+impl<'a> NewKey<'a> {
+    pub(crate) fn new(ws: WorkspaceId, request: &'a KeyedRequest) -> Self {
+        NewKey {
             workspace_id: Id(ws.0),
             caller: &request.caller,
             key: &request.key,
             request_hash: &request.request_hash,
-            status_code: Some(i32::from(response.status)),
-            response_body: Some(&response.body),
-            response_headers: Some(Json::of(&response.headers)),
             created_at: Ts(now()),
         }
     }
 }
 
-/// Inside a `write_tx!` body: records the [`KeyedRequest`] with its response, or ends the body
-/// with an error that rolls the write back when a request with this key was recorded first
-/// (see [`unless_taken`]).
-macro_rules! record_key {
-    ($c:ident, $ws:expr, $request:expr, $response:expr) => {{
+/// Inside a `write_tx!` body, before the write: claims the [`KeyedRequest`]'s key, or ends the
+/// body with an error that rolls the transaction back when the key exists (see
+/// [`unless_taken`]). Each statement is atomic on its own, so only one request wins the insert.
+macro_rules! claim_in_write {
+    ($c:ident, $ws:expr, $request:expr) => {{
         let inserted = diesel::insert_into($crate::schema::idempotency_keys::table)
-            .values($crate::idempotency::RecordedKey::new($ws, $request, $response))
+            .values($crate::idempotency::NewKey::new($ws, $request))
             .on_conflict_do_nothing()
             .execute($c)
             .await?;
@@ -99,10 +95,44 @@ macro_rules! record_key {
         }
     }};
 }
-pub(crate) use record_key;
+pub(crate) use claim_in_write;
+
+/// Inside the same `write_tx!` body, after the write: stores the response for replay.
+macro_rules! complete_in_write {
+    ($c:ident, $ws:expr, $request:expr, $response:expr) => {{
+        $crate::idempotency::completion!($ws, $request, $response).execute($c).await?;
+    }};
+}
+pub(crate) use complete_in_write;
+
+/// The statement that stores a claimed key's response (the same SQL every time, so cached).
+macro_rules! completion {
+    ($ws:expr, $request:expr, $response:expr) => {{
+        use $crate::schema::idempotency_keys as keys;
+        let (ws, request, response): (
+            crm_domain::WorkspaceId,
+            &$crate::idempotency::KeyedRequest,
+            &$crate::idempotency::StoredResponse,
+        ) = ($ws, $request, $response);
+        $crate::query::Cached(
+            diesel::update(
+                keys::table
+                    .filter(keys::workspace_id.eq($crate::types::Id(ws.0)))
+                    .filter(keys::caller.eq(&request.caller))
+                    .filter(keys::key.eq(&request.key)),
+            )
+            .set((
+                keys::status_code.eq(Some(i32::from(response.status))),
+                keys::response_body.eq(Some(&response.body)),
+                keys::response_headers.eq(Some($crate::types::Json::of(&response.headers))),
+            )),
+        )
+    }};
+}
+pub(crate) use completion;
 
 pub(crate) fn key_taken() -> StoreError {
-    StoreError::conflict(KEY_TAKEN, "a request with this idempotency key was recorded first")
+    StoreError::conflict(KEY_TAKEN, "a request with this idempotency key came first")
 }
 
 /// A keyed write's outcome: `None` when its key was taken (nothing was written).
@@ -130,24 +160,14 @@ struct KeyRow {
     created_at: Ts,
 }
 
-pub async fn claim(
-    store: &Store,
-    ws: WorkspaceId,
-    caller: &str,
-    key: &str,
-    request_hash: &str,
-) -> Result<Claim, StoreError> {
-    let at = now();
+pub async fn claim(store: &Store, ws: WorkspaceId, request: &KeyedRequest) -> Result<Claim, StoreError> {
+    let new = NewKey::new(ws, request);
+    let at = new.created_at.0;
+    let (caller, key) = (request.caller.as_str(), request.key.as_str());
     let mut conn = store.write().await?;
     // Each statement is atomic on its own, so the common case (a new key) costs one round trip.
     let inserted = per_backend!(&mut conn, |c| diesel::insert_into(keys::table)
-        .values((
-            keys::workspace_id.eq(Id(ws.0)),
-            keys::caller.eq(caller),
-            keys::key.eq(key),
-            keys::request_hash.eq(request_hash),
-            keys::created_at.eq(Ts(at)),
-        ))
+        .values(&new)
         .on_conflict_do_nothing()
         .execute(c)
         .await)?;
@@ -161,7 +181,7 @@ pub async fn claim(
         .select(KeyRow::as_select())
         .get_result(c)
         .await)?;
-    if row.request_hash != request_hash {
+    if row.request_hash != request.request_hash {
         return Ok(Claim::Mismatch);
     }
     if row.status_code.is_none()
@@ -220,42 +240,31 @@ async fn committed_write(
     Ok(rows.into_iter().next().map(|(entity_type, id, action)| (entity_type, id.0, action)))
 }
 
+/// Stores the response to a claimed key.
 pub async fn complete(
     store: &Store,
     ws: WorkspaceId,
-    caller: &str,
-    key: &str,
+    request: &KeyedRequest,
     response: &StoredResponse,
 ) -> Result<(), StoreError> {
     let mut conn = store.write().await?;
-    per_backend!(&mut conn, |c| Cached(
-        diesel::update(
-            keys::table
-                .filter(keys::workspace_id.eq(Id(ws.0)))
-                .filter(keys::caller.eq(caller))
-                .filter(keys::key.eq(key))
-        )
-        .set((
-            keys::status_code.eq(Some(i32::from(response.status))),
-            keys::response_body.eq(Some(&response.body)),
-            keys::response_headers.eq(Some(Json::of(&response.headers))),
-        ))
-    )
-    .execute(c)
-    .await)?;
+    per_backend!(&mut conn, |c| completion!(ws, request, response).execute(c).await)?;
     Ok(())
 }
 
 /// Forgets a claimed key whose request failed on our side, so the client may retry; unless its
 /// write committed before the failure (a read after it failed): then the key stays, and the
 /// retry is answered from that write instead of making it again.
-pub async fn release(store: &Store, ws: WorkspaceId, caller: &str, key: &str) -> Result<(), StoreError> {
+pub async fn release(store: &Store, ws: WorkspaceId, request: &KeyedRequest) -> Result<(), StoreError> {
     let mut conn = store.write().await?;
-    if committed_write(&mut conn, ws, &identity(caller, key)).await?.is_some() {
+    if committed_write(&mut conn, ws, &identity(&request.caller, &request.key)).await?.is_some() {
         return Ok(());
     }
     per_backend!(&mut conn, |c| diesel::delete(
-        keys::table.filter(keys::workspace_id.eq(Id(ws.0))).filter(keys::caller.eq(caller)).filter(keys::key.eq(key))
+        keys::table
+            .filter(keys::workspace_id.eq(Id(ws.0)))
+            .filter(keys::caller.eq(&request.caller))
+            .filter(keys::key.eq(&request.key))
     )
     .execute(c)
     .await)?;

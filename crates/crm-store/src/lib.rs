@@ -150,7 +150,8 @@ impl Store {
         Ok(())
     }
 
-    /// (connections open, idle, maximum) of the primary's pools, for `/metrics`.
+    /// (connections open, idle, maximum) for `/metrics`: on PostgreSQL the per-thread pools of
+    /// the primary and its analytics pool; on SQLite the readers.
     pub fn pool_usage(&self) -> (usize, usize, usize) {
         let (open, idle, max) = self.reader.usage();
         let (long_open, long_idle, long_max) = self.long_reads.as_ref().map_or((0, 0, 0), DbPool::usage);
@@ -159,6 +160,7 @@ impl Store {
 
     /// Closes connections idle for `unused_for` (see [`DbPool::close_idle`]).
     pub fn close_idle(&self, unused_for: std::time::Duration) {
+        // On PostgreSQL the writer and the reader are one pool: closing twice is harmless.
         let pools = [Some(&self.writer), Some(&self.reader), self.replica.as_ref(), self.long_reads.as_ref()];
         pools.into_iter().flatten().for_each(|pool| pool.close_idle(unused_for));
     }

@@ -1295,7 +1295,10 @@ mod tests {
         drop(conn);
         let ctx = Context { workspace_id: ws, actor: Actor::System, request_id: None, idempotency_key: None };
         let input: CustomerInput = decode(json!({"kind": "person", "first_name": "Ann"})).unwrap();
-        let customer = crate::customers::create(&store, &ctx, input.validate().unwrap()).await.unwrap().id;
+        let respond =
+            |_: &_| Ok(crate::idempotency::StoredResponse { status: 201, body: String::new(), headers: Vec::new() });
+        let created = crate::customers::create(&store, &ctx, input.validate().unwrap(), None, respond).await.unwrap();
+        let customer = created.unwrap().0.id;
         let program: ProgramInput = decode(json!({
             "active": true, "currency": "EUR", "points_per_unit": 1, "unit_minor": 100,
             "category_multipliers": {"shoes": 200}, "welcome_bonus": 10,

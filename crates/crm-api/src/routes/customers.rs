@@ -19,7 +19,7 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::users::PageParams;
-use super::{created, created_stored, decode_cursor, page_limit, versioned};
+use super::{created_stored, decode_cursor, page_limit, versioned};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{IfMatch, JsonBody, QueryParams};
@@ -58,13 +58,10 @@ pub async fn create_customer(
 ) -> ApiResult<HttpResponse> {
     caller.require(Scope::CustomersWrite)?;
     let input = body.0.validate()?;
-    let ctx = caller.context();
-    let Some(request) = caller.keyed_request() else {
-        let customer = customers::create(&state.store, &ctx, input).await?;
-        return Ok(created(location(&customer), customer.version, &customer));
-    };
     let respond = |customer: &Customer| created_stored(location(customer), customer.version, customer);
-    recorded(customers::create_keyed(&state.store, &ctx, input, request, respond).await?)
+    let keyed = caller.keyed_request();
+    let written = customers::create(&state.store, &caller.context(), input, keyed, respond).await?;
+    recorded(written.map(|(_, response)| response))
 }
 
 /// Filters, order and paging of the customer list. The criteria from `kind` to `lead_score_max`

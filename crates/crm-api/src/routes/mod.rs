@@ -22,7 +22,7 @@ pub mod users;
 pub mod web_forms;
 
 use actix_web::HttpResponse;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use crm_domain::page::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crm_store::StoreError;
 use crm_store::idempotency::StoredResponse;
@@ -63,17 +63,11 @@ pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> HttpRe
     HttpResponse::Created().insert_header((header::LOCATION, location)).insert_header(etag(version)).json(body)
 }
 
-/// The `201 Created` of [`created`], as stored for replay by a write that records its
+/// The `201 Created` of [`created`], as kept for replay by a write that records its
 /// Idempotency-Key (`replay::recorded` sends it).
 pub fn created_stored<T: Serialize>(location: String, version: i64, body: &T) -> Result<StoredResponse, StoreError> {
-    let body = serde_json::to_string(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let (etag_name, etag_value) = etag(version);
-    let headers = vec![
-        (header::CONTENT_TYPE.as_str().to_owned(), "application/json".to_owned()),
-        (header::LOCATION.as_str().to_owned(), location),
-        (etag_name.as_str().to_owned(), etag_value),
-    ];
-    Ok(StoredResponse { status: StatusCode::CREATED.as_u16(), body, headers })
+    crate::replay::kept_whole(created(location, version, body))
+        .ok_or_else(|| StoreError::Corrupt("the response body could not be kept".into()))
 }
 
 /// `200 OK` with `ETag`.
