@@ -14,7 +14,7 @@ use crate::idempotency::{self, KeyedRequest, StoredResponse, claim_in_write, com
 use crate::query::{Cached, keyset, like_pattern};
 use crate::schema::{customer_stats, customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
-use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
+use crate::{Conn, Context, Store, StoreError, get_static, per_backend, write_tx};
 
 const ENTITY: &str = "customer";
 
@@ -298,18 +298,21 @@ pub(crate) async fn fetch(
     id: CustomerId,
     include_deleted: bool,
 ) -> Result<Customer, StoreError> {
-    // Not boxed: a static query is prepared once per connection and cached.
-    let row: CustomerRow = per_backend!(conn, |c| {
-        let query = customers::table
-            .filter(customers::workspace_id.eq(Id(ws.0)))
-            .filter(customers::id.eq(Id(id.0)))
-            .select(CustomerRow::as_select());
-        if include_deleted {
-            query.get_result(c).await
-        } else {
-            query.filter(customers::deleted_at.is_null()).get_result(c).await
-        }
-    })?;
+    // Not boxed: a static query is prepared once per connection and cached. A macro, as the
+    // selection's type depends on the backend it is built for.
+    macro_rules! by_id {
+        () => {
+            customers::table
+                .filter(customers::workspace_id.eq(Id(ws.0)))
+                .filter(customers::id.eq(Id(id.0)))
+                .select(CustomerRow::as_select())
+        };
+    }
+    let row: CustomerRow = if include_deleted {
+        get_static!(conn, by_id!())?
+    } else {
+        get_static!(conn, by_id!().filter(customers::deleted_at.is_null()))?
+    };
     row.try_into()
 }
 

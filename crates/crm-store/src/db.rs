@@ -348,6 +348,30 @@ macro_rules! per_backend {
     };
 }
 
+/// Loads the one row of a query whose SQL never varies (not boxed, no `IN` list). On SQLite it
+/// runs through diesel's synchronous API on the calling thread ([`Inline`]): the statement is
+/// found in the cache by its type and the row read in place, where the async wrapper builds the
+/// SQL text and copies every row on each call.
+#[macro_export]
+macro_rules! get_static {
+    ($conn:expr, $query:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg(conn) => {
+                let conn: &mut diesel_async::AsyncPgConnection = &mut **conn;
+                diesel_async::RunQueryDsl::get_result($query, conn).await
+            }
+            $crate::db::Conn::Sqlite(conn) => {
+                let query = $query;
+                conn.spawn_blocking(move |c| diesel::RunQueryDsl::get_result(query, c)).await
+            }
+            $crate::db::Conn::PgShared(shared) => {
+                let mut conn: &diesel_async::AsyncPgConnection = &shared.conn;
+                shared.run(diesel_async::RunQueryDsl::get_result($query, &mut conn)).await
+            }
+        }
+    };
+}
+
 /// Runs one body in a write transaction: `BEGIN` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite
 /// (a deferred transaction that later writes fails with "database is locked" under load).
 #[macro_export]
