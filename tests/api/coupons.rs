@@ -542,6 +542,10 @@ async fn a_voided_redemption_frees_the_limits(app: TestApp) {
     let again = assert_json(app.post_json(&void_path, &json!({"reason": "twice"})).await, 200).await;
     assert_eq!(again, voided, "a second void changes nothing");
     assert_eq!(assert_json(app.get(&path_of(&coupon)).await, 200).await["redemption_count"], 0);
+    // Voided, the redemption still fixes the terms it was made with.
+    let terms = app.patch_json(&path_of(&coupon), &json!({"code": "TWICE-NOW"})).await;
+    assert_problem(terms, 409, "coupon_in_use").await;
+    assert_eq!(assert_json(app.get(&read).await, 200).await["code"], "ONCE");
 
     // The same customer and the same external order may redeem again.
     let second = assert_json(redeem(&app, "ONCE", &order).await, 201).await;

@@ -174,7 +174,8 @@ async fn idempotent(
         let extensions = res.response().extensions();
         (extensions.contains::<replay::KeyRecorded>(), extensions.contains::<replay::KeyTaken>())
     };
-    if recorded {
+    // Only where the gate left the key to the write: elsewhere the handler wrote without it.
+    if recorded && recorded_in_write {
         return Ok(res.map_into_boxed_body());
     }
     if res.status().is_server_error() {

@@ -429,8 +429,8 @@ pub struct RedeemInput {
     #[serde(default)]
     #[schema(example = "EUR", min_length = 3, max_length = 3)]
     pub currency: Option<String>,
-    /// The shop's order number; a coupon is redeemed at most once per order
-    /// (409 `coupon_already_redeemed`).
+    /// The shop's order number; a coupon is redeemed at most once per order, unless that
+    /// redemption was voided (409 `coupon_already_redeemed`).
     #[serde(default)]
     #[schema(max_length = 200)]
     pub external_order_id: Option<String>,

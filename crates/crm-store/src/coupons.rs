@@ -334,7 +334,8 @@ pub async fn update(
         }
         let next = change(&current).map_err(StoreError::Invalid)?;
         let terms_change = current.data.changes_terms(&next);
-        if terms_change && current.redemption_count > 0 {
+        // Voided redemptions count too: they keep the code and discount they were made with.
+        if terms_change && (current.redemption_count > 0 || ever_redeemed(&mut conn, id).await?) {
             return Err(StoreError::conflict(
                 "coupon_in_use",
                 "the coupon has been redeemed: its code, discount and currency can no longer change; create a new coupon",
@@ -391,6 +392,17 @@ pub async fn update(
         }
     }
     Err(StoreError::conflict("edit_conflict", "the coupon kept changing; retry the request"))
+}
+
+/// Whether the coupon has any redemption, voided ones included.
+async fn ever_redeemed(conn: &mut Conn, id: CouponId) -> Result<bool, StoreError> {
+    let any: Option<Id> = per_backend!(conn, |c| coupon_redemptions::table
+        .filter(coupon_redemptions::coupon_id.eq(Id(id.0)))
+        .select(coupon_redemptions::id)
+        .first(c)
+        .await
+        .optional())?;
+    Ok(any.is_some())
 }
 
 /// Soft-deletes (`deleted = true`) or restores (`deleted = false`) a coupon. A deleted coupon
@@ -628,7 +640,7 @@ pub async fn void_redemption(
     let row: RedemptionRow = write_tx!(&mut conn, |c| {
         // The coupon's row is locked first, as a redemption locks it: a void and a redemption of
         // the same order must not each hold what the other waits for; two voids take turns.
-        let counter = coupons::table.filter(coupons::id.eq(Id(coupon.id.0)));
+        let counter = coupons::table.filter(coupons::workspace_id.eq(Id(ws.0))).filter(coupons::id.eq(Id(coupon.id.0)));
         diesel::update(counter).set(coupons::redemption_count.eq(coupons::redemption_count)).execute(c).await?;
         let redemption = coupon_redemptions::table
             .filter(coupon_redemptions::workspace_id.eq(Id(ws.0)))

@@ -51,9 +51,11 @@ pub fn redemption_location(redemption: &CouponRedemption) -> String {
     format!("/v1/coupons/{}/redemptions/{}", redemption.coupon_id, redemption.id)
 }
 
-/// `201` for a redemption, with `ETag` `"1"`: its first version (voiding is its only change).
+/// `201` for a redemption, with `ETag` `"1"`, or `"2"` once voided (its only change), as a
+/// rebuilt answer may show it.
 pub fn redeemed(redemption: &CouponRedemption) -> HttpResponse {
-    created(redemption_location(redemption), 1, redemption)
+    let version = if redemption.voided_at.is_some() { 2 } else { 1 };
+    created(redemption_location(redemption), version, redemption)
 }
 
 /// Create a coupon. The code is trimmed and upper-cased; a live coupon with the same code is
@@ -292,7 +294,7 @@ pub async fn validate_coupon(
 /// many succeed as the limit allows. Refusals: 422 `coupon_inactive`, `coupon_not_yet_valid`,
 /// `coupon_expired`, `coupon_not_eligible` (outside the coupon's segment), `currency_mismatch`,
 /// `min_order_not_met`; 409 `coupon_exhausted` (overall limit), `coupon_limit_reached` (the
-/// customer's limit), `coupon_already_redeemed` (same `external_order_id`). A percent coupon
+/// customer's limit), `coupon_already_redeemed` (same `external_order_id`, not voided). A percent coupon
 /// needs `order_amount_minor`.
 #[utoipa::path(
     tag = "coupons",

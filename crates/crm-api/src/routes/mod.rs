@@ -22,7 +22,7 @@ pub mod users;
 pub mod web_forms;
 
 use actix_web::HttpResponse;
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use crm_domain::page::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crm_store::StoreError;
 use crm_store::idempotency::StoredResponse;
@@ -66,8 +66,12 @@ pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> HttpRe
 /// The `201 Created` of [`created`], as kept for replay by a write that records its
 /// Idempotency-Key (`replay::recorded` sends it).
 pub fn created_stored<T: Serialize>(location: String, version: i64, body: &T) -> Result<StoredResponse, StoreError> {
-    crate::replay::kept_whole(created(location, version, body))
-        .ok_or_else(|| StoreError::Corrupt("the response body could not be kept".into()))
+    let response = created(location, version, body);
+    if response.status() != StatusCode::CREATED {
+        // `created` answers 500 when the body does not serialize: never an answer to keep.
+        return Err(StoreError::Corrupt("the response body could not be serialized".into()));
+    }
+    crate::replay::kept_whole(response).ok_or_else(|| StoreError::Corrupt("the response body could not be kept".into()))
 }
 
 /// `200 OK` with `ETag`.
