@@ -66,8 +66,8 @@ pub fn sent(stored: StoredResponse) -> HttpResponse {
 
 /// The answer of a write that records its Idempotency-Key, if it has one, with its response
 /// (`written`); `None`: a request with the key came first, and nothing was written.
-pub fn recorded(written: Option<StoredResponse>) -> ApiResult<HttpResponse> {
-    let response = match written {
+pub fn recorded(written: Option<StoredResponse>) -> HttpResponse {
+    match written {
         Some(stored) => {
             let mut response = sent(stored);
             response.extensions_mut().insert(KeyRecorded);
@@ -79,8 +79,7 @@ pub fn recorded(written: Option<StoredResponse>) -> ApiResult<HttpResponse> {
             response.extensions_mut().insert(KeyTaken);
             response
         }
-    };
-    Ok(response)
+    }
 }
 
 /// A committed write, named as its audit event names it.

@@ -85,17 +85,22 @@ impl<'a> NewKey<'a> {
 /// [`unless_taken`]). Each statement is atomic on its own, so only one request wins the insert.
 macro_rules! claim_in_write {
     ($c:ident, $ws:expr, $request:expr) => {{
-        let inserted = diesel::insert_into($crate::schema::idempotency_keys::table)
-            .values($crate::idempotency::NewKey::new($ws, $request))
-            .on_conflict_do_nothing()
-            .execute($c)
-            .await?;
+        let inserted =
+            $crate::idempotency::claiming!(&$crate::idempotency::NewKey::new($ws, $request)).execute($c).await?;
         if inserted == 0 {
             return Err($crate::idempotency::key_taken());
         }
     }};
 }
 pub(crate) use claim_in_write;
+
+/// The statement that claims a key: inserts it unless it exists (then 0 rows).
+macro_rules! claiming {
+    ($new:expr) => {
+        diesel::insert_into($crate::schema::idempotency_keys::table).values($new).on_conflict_do_nothing()
+    };
+}
+pub(crate) use claiming;
 
 /// Inside the same `write_tx!` body, after the write: stores the response for replay.
 macro_rules! complete_in_write {
@@ -166,11 +171,7 @@ pub async fn claim(store: &Store, ws: WorkspaceId, request: &KeyedRequest) -> Re
     let (caller, key) = (request.caller.as_str(), request.key.as_str());
     let mut conn = store.write().await?;
     // Each statement is atomic on its own, so the common case (a new key) costs one round trip.
-    let inserted = per_backend!(&mut conn, |c| diesel::insert_into(keys::table)
-        .values(&new)
-        .on_conflict_do_nothing()
-        .execute(c)
-        .await)?;
+    let inserted = per_backend!(&mut conn, |c| claiming!(&new).execute(c).await)?;
     if inserted == 1 {
         return Ok(Claim::Fresh);
     }

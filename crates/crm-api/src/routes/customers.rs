@@ -61,7 +61,7 @@ pub async fn create_customer(
     let respond = |customer: &Customer| created_stored(location(customer), customer.version, customer);
     let keyed = caller.keyed_request();
     let written = customers::create(&state.store, &caller.context(), input, keyed, respond).await?;
-    recorded(written.map(|(_, response)| response))
+    Ok(recorded(written.map(|(_, response)| response)))
 }
 
 /// Filters, order and paging of the customer list. The criteria from `kind` to `lead_score_max`
