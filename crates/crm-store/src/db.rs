@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool::Runtime;
-use deadpool::managed::{Metrics, WeakPool};
+use deadpool::managed::{Metrics, QueueMode, WeakPool};
 use diesel::SqliteConnection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -246,6 +246,9 @@ impl DbPool {
                 // Only the wait is bounded: cancelling SQLite work in flight panics (STACK.md).
                 Pool::builder(manager)
                     .max_size(size)
+                    // The connection used last is handed out first: its page cache is the warm
+                    // one (first-in-first-out spread the reads over every cache, all cold).
+                    .queue_mode(QueueMode::Lifo)
                     .runtime(Runtime::Tokio1)
                     .wait_timeout(Some(CHECKOUT_TIMEOUT))
                     .build()
