@@ -21,8 +21,9 @@ pub mod tasks;
 pub mod users;
 pub mod web_forms;
 
-use actix_web::HttpResponse;
+use actix_web::error::JsonPayloadError;
 use actix_web::http::{StatusCode, header};
+use actix_web::{HttpResponse, HttpResponseBuilder};
 use crm_domain::page::{Cursor, DEFAULT_LIMIT, MAX_LIMIT};
 use crm_store::StoreError;
 use crm_store::idempotency::StoredResponse;
@@ -34,10 +35,13 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 
 /// Registers every `/v1` route.
 pub fn configure(cfg: &mut ServiceConfig) {
+    // actix tries routes in this order, a regular expression for each pattern with a
+    // parameter: the busiest resource first (its lookups spent ≈ 3 % of the process in
+    // trying the users' and API keys' patterns).
+    customers::configure(cfg);
     auth::configure(cfg);
     users::configure(cfg);
     api_keys::configure(cfg);
-    customers::configure(cfg);
     segments::configure(cfg);
     reassignments::configure(cfg);
     interactions::configure(cfg);
@@ -60,7 +64,7 @@ fn etag(version: i64) -> (header::HeaderName, String) {
 
 /// `201 Created` with `Location` and `ETag`.
 pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> HttpResponse {
-    HttpResponse::Created().insert_header((header::LOCATION, location)).insert_header(etag(version)).json(body)
+    json(HttpResponse::Created().insert_header((header::LOCATION, location)).insert_header(etag(version)), body)
 }
 
 /// The `201 Created` of [`created`], as kept for replay by a write that records its
@@ -76,7 +80,17 @@ pub fn created_stored<T: Serialize>(location: String, version: i64, body: &T) ->
 
 /// `200 OK` with `ETag`.
 pub fn versioned<T: Serialize>(version: i64, body: &T) -> HttpResponse {
-    HttpResponse::Ok().insert_header(etag(version)).json(body)
+    json(HttpResponse::Ok().insert_header(etag(version)), body)
+}
+
+/// One resource as JSON, serialized into a buffer sized for it: `.json()` starts at 128 bytes
+/// and regrows three times for a customer.
+fn json(response: &mut HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
+    let mut buffer = Vec::with_capacity(1024);
+    match serde_json::to_writer(&mut buffer, body) {
+        Ok(()) => response.insert_header(header::ContentType::json()).body(buffer),
+        Err(e) => HttpResponse::from_error(JsonPayloadError::Serialize(e)),
+    }
 }
 
 /// The page size: 50 unless asked, at most 200.
