@@ -29,8 +29,8 @@ impl Metrics {
         Ok(Metrics { registry, requests, latency, pool })
     }
 
-    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
-        self.requests.with_label_values(&[route, method, &status.to_string()]).inc();
+    pub fn observe(&self, route: &str, method: &str, status: &str, seconds: f64) {
+        self.requests.with_label_values(&[route, method, status]).inc();
         self.latency.with_label_values(&[route, method]).observe(seconds);
     }
 

@@ -50,13 +50,13 @@ pub async fn request_context(
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
     }
-    let status = res.status().as_u16();
+    let status = res.status();
     let elapsed = started.elapsed();
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
     if let Some(state) = state {
-        state.metrics.observe(&route, method.as_str(), status, elapsed.as_secs_f64());
+        state.metrics.observe(&route, method.as_str(), status.as_str(), elapsed.as_secs_f64());
     }
-    log::info!("{id} {method} {path} {status} {:.2}ms", elapsed.as_secs_f64() * 1000.0);
+    log::info!("{id} {method} {path} {} {:.2}ms", status.as_u16(), elapsed.as_secs_f64() * 1000.0);
     Ok(res)
 }
 
@@ -104,7 +104,9 @@ pub async fn gate(
 
     let idempotency_key = req.headers().get("idempotency-key").cloned();
     let mut res = match (req.method() == Method::POST && !public, idempotency_key, caller) {
-        (true, Some(key), Some(caller)) => idempotent(&state, &caller, key, req, next).await?,
+        // Boxed: the keyed path's state would otherwise make every request's future larger,
+        // and each is moved into the heap by the middleware that runs it.
+        (true, Some(key), Some(caller)) => Box::pin(idempotent(&state, &caller, key, req, next)).await?,
         _ => next.call(req).await?.map_into_boxed_body(),
     };
     rate_limit_headers(&mut res, state.rate_limit_burst, remaining);
