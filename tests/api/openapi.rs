@@ -25,13 +25,14 @@ fn generated() -> (String, Value) {
 #[test]
 fn committed_openapi_is_fresh() {
     let path = committed_path();
-    let (text, spec) = generated();
-    let committed: Option<Value> = std::fs::read_to_string(&path).ok().and_then(|s| serde_json::from_str(&s).ok());
-    if committed.as_ref() == Some(&spec) {
+    let (text, _) = generated();
+    let text = if text.ends_with('\n') { text } else { text + "\n" };
+    // The text, not the value: the order of paths (the order routes are registered in) is
+    // part of the file readers and diff tools see.
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
         return;
     }
     if std::env::var("UPDATE_OPENAPI").as_deref() == Ok("1") {
-        let text = if text.ends_with('\n') { text } else { text + "\n" };
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
         return;
     }
