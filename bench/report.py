@@ -227,11 +227,33 @@ def evaluate(backend, op, service, ref, first):
     return target, (all(checks) if checks else None)
 
 
+def median_rounds(services, references, runs, refs):
+    """Where an operation ran in several rounds (reference and service alternated), puts the
+    round with the median ratio in `runs` and `refs`; returns every round's ratio, in order."""
+    pairs = {}
+    for service in services:
+        key = (service["backend"], service["op"])
+        ref = next((r for r in references if (r["backend"], r["op"]) == key
+                    and r.get("round", 1) == service.get("round", 1)), None)
+        if ref and ref.get("per_second"):
+            pairs.setdefault(key, []).append((service["per_second"] / ref["per_second"], service, ref))
+    ratios = {}
+    for key, rounds in pairs.items():
+        if len(rounds) < 2:
+            continue
+        ratios[key] = [ratio for ratio, _, _ in rounds]
+        _, runs[key], refs[key] = sorted(rounds, key=lambda r: r[0])[(len(rounds) - 1) // 2]
+    return ratios
+
+
 def report(facts_path, out_dir, name="latest"):
     facts = [json.loads(line) for line in open(facts_path, encoding="utf-8") if line.strip()]
     meta = next((f for f in facts if f["kind"] == "meta"), {})
-    runs = {(f["backend"], f["op"]): f for f in facts if f["kind"] == "service"}
-    refs = {(f["backend"], f["op"]): f for f in facts if f["kind"] == "reference"}
+    services = [f for f in facts if f["kind"] == "service"]
+    references = [f for f in facts if f["kind"] == "reference"]
+    runs = {(f["backend"], f["op"]): f for f in services}
+    refs = {(f["backend"], f["op"]): f for f in references}
+    round_ratios = median_rounds(services, references, runs, refs)
     loads = {(f["backend"], f.get("what", "customers")): f for f in facts if f["kind"] == "load"}
     missing = {(f["backend"], f["op"]) for f in facts if f["kind"] == "missing"}
     timelines = {f["backend"]: f for f in facts if f["kind"] == "timeline"}
@@ -372,6 +394,9 @@ def report(facts_path, out_dir, name="latest"):
                      f"| {fmt(load['rows_per_second'], 0)} |")
     end = next((f for f in facts if f["kind"] == "end"), {})
     notes = list(meta.get("notes", []))
+    for (backend, op), ratios in round_ratios.items():
+        notes.append(f"{BACKENDS[backend]} {op}: {len(ratios)} alternated rounds, ratio per round "
+                     f"{', '.join(fmt(r) for r in ratios)}; the row shows the round with the median ratio.")
     notes.append(f"Load average (1, 5, 15 min) before the run {meta.get('loadavg_before', '?')}, after "
                  f"{end.get('loadavg_after', '?')}: other work on the machine skews absolute figures and ratios alike.")
     if end.get("seconds") is not None:
@@ -398,7 +423,7 @@ def report(facts_path, out_dir, name="latest"):
     result = {"meta": meta, "end": end, "rows": rows, "process": process_rows,
               "load": [{"backend": b, "what": w, **f} for (b, w), f in loads.items()], "list_pages": lists,
               "timelines": timelines, "analytics": analytics_rows,
-              "raw": {"service": list(runs.values()), "reference": list(refs.values()),
+              "raw": {"service": services, "reference": references,
                       "process": list(procs.values()), "binary": binary}}
     with open(f"{out_dir}/{name}.md", "w", encoding="utf-8") as f:
         f.write(markdown)

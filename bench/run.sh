@@ -11,6 +11,8 @@
 #   CUSTOMERS [1000000]  customers loaded per backend      DURATION [10]  seconds per measured run
 #   CONNECTIONS [32]     wrk/pgbench connections           THREADS [2]    wrk/pgbench threads
 #   WARMUP [2]           seconds of unmeasured load before each run (0: none)
+#   ROUNDS [3]           reference/service pairs of the point lookup (GET), alternated; the row
+#                        shows the pair with the median ratio, a note every pair's ratio
 #   LIST_PAGE [10000]    the deep list page (clamped to the last full page of leads)
 #   BACKENDS ["postgres sqlite"]     PORT [18090]          SQLITE_REF_THREADS [1]
 #   SUITES [customers,deals,timeline,purchases]  what is measured (customers are always loaded: deals
@@ -44,6 +46,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-2}
+ROUNDS=${ROUNDS:-3}
 LIST_PAGE=${LIST_PAGE:-10000}
 BACKENDS=${BACKENDS:-"postgres sqlite"}
 PORT=${PORT:-18090}
@@ -265,6 +268,7 @@ run_wrk() {
     RSS_LOAD_MB=$(python3 -c 'import sys; print(max(float(a) for a in sys.argv[1:]))' "$RSS_LOAD_MB" "$rss_max")
     parsed=$(python3 "$BENCH_DIR/report.py" wrk "$raw")
     add_fact "$parsed" kind=service backend="$BACKEND" op="$op" rss_max_mb:="$rss_max" connections:="$conns" \
+        round:="${ROUND:-1}" \
         cpu_percent:="$(python3 -c "print(round(($ticks1 - $ticks0) * 100 / $(getconf CLK_TCK) / $DURATION, 1))")"
     log "service $BACKEND $op: $(json_get "$parsed" per_second) req/s, p99 $(json_get "$parsed" p99_ms) ms," \
         "non-2xx $(json_get "$parsed" non_2xx), RSS max $rss_max MB"
@@ -289,7 +293,7 @@ run_pgbench() {
         die "pgbench $op failed: $(tail -5 "$raw")"
     parsed=$(python3 "$BENCH_DIR/report.py" pgbench "$raw" "$TMP/pgb-$op")
     rm -f "$TMP/pgb-$op".*
-    add_fact "$parsed" kind=reference backend=postgres op="$op" connections:="$conns"
+    add_fact "$parsed" kind=reference backend=postgres op="$op" connections:="$conns" round:="${ROUND:-1}"
     log "pgbench $op: $(json_get "$parsed" per_second) tps, p99 $(json_get "$parsed" p99_ms) ms"
 }
 
@@ -299,7 +303,8 @@ run_sqlite_ref() {
     shift
     if [[ $WARMUP != 0 ]]; then "$HELPER" "$@" --duration "$WARMUP" >/dev/null; fi
     parsed=$("$HELPER" "$@" --duration "$DURATION")
-    add_fact "$parsed" kind=reference backend=sqlite op="$op" connections:="$(json_get "$parsed" threads)"
+    add_fact "$parsed" kind=reference backend=sqlite op="$op" connections:="$(json_get "$parsed" threads)" \
+        round:="${ROUND:-1}"
     log "raw SQLite $op: $(json_get "$parsed" per_second) ops/s, p99 $(json_get "$parsed" p99_ms) ms"
 }
 
@@ -557,8 +562,12 @@ bench_postgres() {
     start_crm_measured "$url"
     if suite customers; then
         sanity_checks
-        run_pgbench get get.sql
-        run_wrk get get.lua
+        # Alternated rounds: on a shared host one 10 s run of either side can be 15 % off.
+        for ROUND in $(seq "$ROUNDS"); do
+            run_pgbench get get.sql
+            run_wrk get get.lua
+        done
+        unset ROUND
         run_pgbench list_first list_first.sql
         run_wrk list_first list.lua
         run_pgbench list_deep list_deep.sql -D "t=$CURSOR_T" -D "u=$CURSOR_ID"
@@ -625,8 +634,12 @@ bench_sqlite() {
     start_crm_measured "$url"
     if suite customers; then
         sanity_checks
-        run_sqlite_ref get lookups --db "$db" --workspace "$WS" --customers "$CUSTOMERS" --threads "$SQLITE_REF_THREADS"
-        run_wrk get get.lua
+        for ROUND in $(seq "$ROUNDS"); do
+            run_sqlite_ref get lookups --db "$db" --workspace "$WS" --customers "$CUSTOMERS" \
+                --threads "$SQLITE_REF_THREADS"
+            run_wrk get get.lua
+        done
+        unset ROUND
         run_wrk list_first list.lua
         run_wrk list_deep list.lua "$DEEP_CURSOR"
         run_wrk patch patch.lua
