@@ -28,7 +28,9 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
 /// pool and back cost more than the query (≈ 27 % of the process in task switching, measured);
 /// writes cannot wait on SQLite's lock either, because the one-connection writer pool queues
 /// them before they reach it. The future is ready when returned, so it cannot be cancelled
-/// half-way (the blocking pool's futures panic when dropped on actix's runtime).
+/// half-way (the blocking pool's futures panic when dropped on actix's runtime). A panic in the
+/// work is an error of the query, as the blocking pool reports it: unwinding would take the
+/// worker down with every request in flight on it, and skip the rollback of a transaction.
 pub struct Inline;
 
 impl SpawnBlocking for Inline {
@@ -39,11 +41,33 @@ impl SpawnBlocking for Inline {
     where
         R: Send + 'static,
     {
-        futures_util::future::ready(Ok(task())).boxed()
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
+            .map_err(|panic| Box::new(Panicked(panic_message(&*panic))) as Box<dyn std::error::Error + Send + Sync>);
+        futures_util::future::ready(done).boxed()
     }
 
     fn get_runtime() -> Self {
         Inline
+    }
+}
+
+/// SQLite work that panicked, with the panic's message.
+#[derive(Debug)]
+struct Panicked(String);
+
+impl std::fmt::Display for Panicked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SQLite work panicked: {}", self.0)
+    }
+}
+
+impl std::error::Error for Panicked {}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_owned(),
+        (_, Some(text)) => text.clone(),
+        _ => "no message".to_owned(),
     }
 }
 
@@ -395,4 +419,41 @@ macro_rules! write_tx {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use diesel::sql_types::BigInt;
+
+    use super::*;
+
+    async fn count(conn: &mut SqliteConn) -> i64 {
+        conn.spawn_blocking(|c| {
+            diesel::RunQueryDsl::get_result(diesel::select(diesel::dsl::sql::<BigInt>("(SELECT count(*) FROM t)")), c)
+        })
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_sqlite_work_is_an_error_and_its_transaction_is_rolled_back() {
+        let mut conn = SqliteConn::establish(":memory:").await.unwrap();
+        conn.batch_execute("CREATE TABLE t (n INTEGER)").await.unwrap();
+        let insert = |c: &mut SqliteConnection| c.batch_execute("INSERT INTO t VALUES (1)");
+
+        let failed = immediate_transaction(&mut conn, async |c| {
+            c.spawn_blocking(insert).await?;
+            c.spawn_blocking(|_| -> diesel::QueryResult<()> { panic!("boom") }).await?;
+            Ok(())
+        })
+        .await;
+        let error = failed.expect_err("the panic is the transaction's error").to_string();
+        assert!(error.contains("boom"), "{error}");
+        assert_eq!(count(&mut conn).await, 0, "the insert before the panic is rolled back");
+
+        immediate_transaction(&mut conn, async |c| Ok(c.spawn_blocking(insert).await?)).await.unwrap();
+        assert_eq!(count(&mut conn).await, 1, "the connection takes the next transaction");
+    }
 }
