@@ -1,10 +1,15 @@
 //! Pieces every list query shares: the keyset condition and the `LIKE` pattern for `q`; the
 //! bind parameters and placeholders of hand-written aggregate SQL; and [`Cached`] updates.
 
+use std::sync::OnceLock;
+
 use diesel::QueryResult;
 use diesel::backend::Backend;
-use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId, SqlQuery};
+use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping};
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryBuilder, QueryFragment, QueryId, SqlQuery};
 use diesel::sql_types::{BigInt, Text};
+use diesel::sqlite::Sqlite;
 
 use crate::types::{Id, SqlTs, SqlUuid, Ts};
 
@@ -48,6 +53,89 @@ impl<Q> QueryId for Cached<Q> {
 impl<Q: Query> Query for Cached<Q> {
     type SqlType = Q::SqlType;
 }
+
+/// A selection whose SQL text is rendered once per process and backend, then pushed as one
+/// string. diesel quotes each column name through a new `String` (a customer row has 30, each
+/// `"customers"."…"`) and diesel-async renders a query's SQL on every call, even when its
+/// statement is cached: ≈ 8 % of the process in a PostgreSQL lookup. The SQL, and the
+/// statement-cache key (the query's type), stay what they were.
+pub(crate) struct Rendered<S> {
+    selection: S,
+    text: &'static RenderedText,
+}
+
+/// Where a [`Rendered`] selection keeps its text, one `static` per selection.
+pub(crate) struct RenderedText {
+    pg: OnceLock<String>,
+    sqlite: OnceLock<String>,
+}
+
+impl RenderedText {
+    pub(crate) const fn new() -> RenderedText {
+        RenderedText { pg: OnceLock::new(), sqlite: OnceLock::new() }
+    }
+}
+
+impl<S> Rendered<S> {
+    pub(crate) fn new(selection: S, text: &'static RenderedText) -> Rendered<S> {
+        Rendered { selection, text }
+    }
+}
+
+/// The backends a [`RenderedText`] has a slot for.
+pub(crate) trait RenderedIn: Backend + Default {
+    fn slot(text: &RenderedText) -> &OnceLock<String>;
+}
+
+impl RenderedIn for Pg {
+    fn slot(text: &RenderedText) -> &OnceLock<String> {
+        &text.pg
+    }
+}
+
+impl RenderedIn for Sqlite {
+    fn slot(text: &RenderedText) -> &OnceLock<String> {
+        &text.sqlite
+    }
+}
+
+impl<S, DB> QueryFragment<DB> for Rendered<S>
+where
+    S: QueryFragment<DB>,
+    DB: RenderedIn,
+    DB::QueryBuilder: Default,
+{
+    fn walk_ast<'b>(&'b self, mut pass: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        let slot = DB::slot(self.text);
+        let sql = match slot.get() {
+            Some(sql) => sql,
+            None => {
+                let mut builder = DB::QueryBuilder::default();
+                self.selection.to_sql(&mut builder, &DB::default())?;
+                slot.get_or_init(|| builder.finish())
+            }
+        };
+        pass.push_sql(sql);
+        Ok(())
+    }
+}
+
+impl<S: QueryId> QueryId for Rendered<S> {
+    type QueryId = S::QueryId;
+    const HAS_STATIC_QUERY_ID: bool = S::HAS_STATIC_QUERY_ID;
+}
+
+impl<S: Expression> Expression for Rendered<S> {
+    type SqlType = S::SqlType;
+}
+
+impl<S: ValidGrouping<G>, G> ValidGrouping<G> for Rendered<S> {
+    type IsAggregate = S::IsAggregate;
+}
+
+impl<S: AppearsOnTable<QS>, QS> AppearsOnTable<QS> for Rendered<S> {}
+
+impl<S: SelectableExpression<QS>, QS> SelectableExpression<QS> for Rendered<S> {}
 
 /// A bind parameter of a hand-written aggregate query.
 pub(crate) enum Param {
@@ -110,8 +198,36 @@ pub(crate) fn like_pattern(q: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use diesel::prelude::*;
+
+    use super::*;
+    use crate::customers::CustomerRow;
+    use crate::schema::customers;
+
     #[test]
     fn wildcards_are_literal() {
         assert_eq!(super::like_pattern("50%_A\\b"), "%50\\%\\_a\\\\b%");
+    }
+
+    /// The text pushed is the text diesel renders, on each backend, rendered or read back.
+    #[test]
+    fn a_rendered_selection_is_the_sql_diesel_renders() {
+        static TEXT: RenderedText = RenderedText::new();
+        macro_rules! both {
+            ($db:ty) => {{
+                let by_id = customers::table.filter(customers::id.eq(crate::types::Id(uuid::Uuid::nil())));
+                let plain = diesel::debug_query::<$db, _>(&by_id.select(CustomerRow::as_select())).to_string();
+                let selection = Rendered::new(CustomerRow::as_select(), &TEXT);
+                (plain, diesel::debug_query::<$db, _>(&by_id.select(selection)).to_string())
+            }};
+        }
+        for _ in 0..2 {
+            let (plain, rendered) = both!(Pg);
+            assert_eq!(rendered, plain);
+            assert!(plain.contains(r#""customers"."custom_fields""#), "{plain}");
+            let (plain, rendered) = both!(Sqlite);
+            assert_eq!(rendered, plain);
+            assert!(plain.contains("`customers`.`custom_fields`"), "{plain}");
+        }
     }
 }
