@@ -231,9 +231,9 @@ PY
 }
 
 # --- load tools --------------------------------------------------------------------------------
-# run_wrk OP SCRIPT [LIST_CURSOR]: warm-up, then the measured run with RSS and CPU of the crm
-# process sampled. RUN_CONNECTIONS, RUN_THREADS, RUN_TIMEOUT override the defaults for one run;
-# BENCH_PATH is the path of path.lua.
+# run_wrk OP SCRIPT [LIST_CURSOR]: warm-up, then the measured run, with the crm process's resident
+# peak and CPU time read from /proc around it. RUN_CONNECTIONS, RUN_THREADS, RUN_TIMEOUT override
+# the defaults for one run; BENCH_PATH is the path of path.lua.
 run_wrk() {
     local op=$1 script=$2 conns=${RUN_CONNECTIONS:-$CONNECTIONS}
     local threads

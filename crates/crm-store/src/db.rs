@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use deadpool::Runtime;
-use deadpool::managed::{Metrics, QueueMode, WeakPool};
+use deadpool::managed::{Hook, Metrics, QueueMode, WeakPool};
 use diesel::SqliteConnection;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
@@ -273,6 +273,10 @@ impl DbPool {
                     // The connection used last is handed out first: its page cache is the warm
                     // one (first-in-first-out spread the reads over every cache, all cold).
                     .queue_mode(QueueMode::Lifo)
+                    .pre_recycle(Hook::sync_fn(|conn: &mut SqliteConn, _| {
+                        clear_poison(conn);
+                        Ok(())
+                    }))
                     .runtime(Runtime::Tokio1)
                     .wait_timeout(Some(CHECKOUT_TIMEOUT))
                     .build()
@@ -316,6 +320,12 @@ impl DbPool {
             DbPool::Sqlite(pool) => drop(pool.retain(|_, m| keep(m))),
         }
     }
+}
+
+/// Clears the poison a panic in [`Inline`] work leaves on the wrapper's mutex (any call does):
+/// the pool's broken-connection check would panic on it instead of discarding the connection.
+fn clear_poison(conn: &mut SqliteConn) {
+    drop(conn.spawn_blocking(|_| Ok(())).now_or_never());
 }
 
 fn establish_sqlite(path: &str) -> BoxFuture<'_, diesel::ConnectionResult<SqliteConn>> {
@@ -455,5 +465,22 @@ mod tests {
 
         immediate_transaction(&mut conn, async |c| Ok(c.spawn_blocking(insert).await?)).await.unwrap();
         assert_eq!(count(&mut conn).await, 1, "the connection takes the next transaction");
+    }
+
+    /// Outside a transaction the panic poisons the connection's mutex; the pool hands the
+    /// connection out again, where its broken-connection check would panic on the poison.
+    #[tokio::test]
+    async fn a_connection_whose_work_panicked_is_handed_out_again() {
+        let path = std::env::temp_dir().join(format!("crm-panic-{}.db", uuid::Uuid::now_v7().simple()));
+        let pool = DbPool::open(&format!("sqlite://{}", path.display()), 1).unwrap();
+        let Conn::Sqlite(mut conn) = pool.get().await.unwrap() else { panic!("a SQLite connection") };
+        let failed = conn.spawn_blocking(|_| -> diesel::QueryResult<()> { panic!("boom") }).await;
+        assert!(failed.is_err());
+        drop(conn);
+        let Conn::Sqlite(mut conn) = pool.get().await.unwrap() else { panic!("a SQLite connection") };
+        conn.batch_execute("CREATE TABLE t (n INTEGER)").await.unwrap();
+        assert_eq!(count(&mut conn).await, 0);
+        drop((conn, pool));
+        let _ = std::fs::remove_file(&path);
     }
 }
