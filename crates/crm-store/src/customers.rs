@@ -11,15 +11,14 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::idempotency::{self, KeyedRequest, StoredResponse, claim_in_write, complete_in_write};
-use crate::query::{Cached, Rendered, RenderedText, keyset, like_pattern};
+use crate::query::{Cached, RenderedSelection, keyset, like_pattern};
 use crate::schema::{customer_stats, customer_tags, customers};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, get_static, per_backend, write_tx};
 
 const ENTITY: &str = "customer";
 
-/// The SQL of `CustomerRow::as_select()`, per backend.
-static CUSTOMER_COLUMNS: RenderedText = RenderedText::new();
+static CUSTOMER_COLUMNS: RenderedSelection<CustomerRow> = RenderedSelection::new();
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = customers)]
@@ -308,7 +307,7 @@ pub(crate) async fn fetch(
             customers::table
                 .filter(customers::workspace_id.eq(Id(ws.0)))
                 .filter(customers::id.eq(Id(id.0)))
-                .select(Rendered::new(CustomerRow::as_select(), &CUSTOMER_COLUMNS))
+                .select(CUSTOMER_COLUMNS.as_select())
         };
     }
     let row: CustomerRow = if include_deleted {
@@ -441,7 +440,7 @@ pub async fn list(
     let rows: Vec<CustomerRow> = per_backend!(&mut conn, |c| {
         let mut query = customers::table
             .filter(customers::workspace_id.eq(Id(ws.0)))
-            .select(Rendered::new(CustomerRow::as_select(), &CUSTOMER_COLUMNS))
+            .select(CUSTOMER_COLUMNS.as_select())
             .limit(i64::from(limit) + 1)
             .into_boxed();
         query = filtered!(query, ws, filter);
