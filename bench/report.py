@@ -319,6 +319,7 @@ def report(facts_path, out_dir, name="latest"):
         f"{meta.get('date', '')} · commit `{meta.get('commit', '?')}` · {meta.get('cpus', '?')} CPUs "
         f"({meta.get('cpu_model', '?')}) · {meta.get('customers', '?')} customers · "
         f"{meta.get('deals', 0) if 'deals' in meta.get('suites', '') or 'timeline' in meta.get('suites', '') else 0} deals · "
+        f"{meta.get('interactions', 0) if 'timeline' in meta.get('suites', '') else 0} interactions · "
         f"{meta.get('connections', '?')} connections · {meta.get('duration', '?')} s per run "
         f"(+ {meta.get('warmup', '?')} s warm-up) · `bash bench/run.sh`",
         "",

@@ -21,6 +21,8 @@
 #   HEAVY_CONNECTIONS [2]  wrk/pgbench/crm-bench connections for the forecast and the board
 #   FORECAST_FROM [2026-01-01] FORECAST_TO [2027-12-31]   the forecast's range (all close dates)
 #   TIMELINE_PAGE [100]  the deep timeline page (limit 50)  TIMELINE_CONNECTIONS [$CONNECTIONS]
+#   INTERACTIONS [1000000]  interactions loaded per backend for the timeline suite, over customers
+#                        2..CUSTOMERS (customer 1 has only its 10 000-event fixture)
 #   PURCHASES [1000000]  purchases loaded per backend (1–3 lines each)
 #   PURCHASE_BUYERS [200000]  customers the purchases spread over (at most CUSTOMERS)
 #   ANALYTICS_RUNS [10]  sequential requests/queries per analytics measurement (after 1 unmeasured)
@@ -63,6 +65,7 @@ FORECAST_FROM=${FORECAST_FROM:-2026-01-01}
 FORECAST_TO=${FORECAST_TO:-2027-12-31}
 TIMELINE_PAGE=${TIMELINE_PAGE:-100}
 TIMELINE_CONNECTIONS=${TIMELINE_CONNECTIONS:-$CONNECTIONS}
+INTERACTIONS=${INTERACTIONS:-1000000}
 PURCHASES=${PURCHASES:-1000000}
 PURCHASE_BUYERS=${PURCHASE_BUYERS:-200000}
 ((PURCHASE_BUYERS <= CUSTOMERS)) || PURCHASE_BUYERS=$CUSTOMERS
@@ -524,6 +527,19 @@ bench_postgres() {
         log "PostgreSQL: deals loaded in $secs s"
     fi
     if suite timeline; then
+        log "PostgreSQL: loading $INTERACTIONS interactions"
+        t0=$(now_ms)
+        psql_bench -v ws="$WS" -v n="$INTERACTIONS" -v customers="$CUSTOMERS" \
+            -f "$BENCH_DIR/sql/load_interactions_pg.sql"
+        psql_bench -c 'VACUUM ANALYZE interactions'
+        secs=$(seconds_since "$t0")
+        psql_bench -c 'CHECKPOINT'
+        row=$(psql_bench -At -c "SELECT count(*) FROM interactions WHERE workspace_id = '$WS'")
+        [[ $row == "$INTERACTIONS" ]] || die "loaded $row interactions, expected $INTERACTIONS"
+        add_fact '{}' kind=load backend=postgres what=interactions \
+            how="INSERT … SELECT generate_series + VACUUM ANALYZE" rows:="$INTERACTIONS" seconds:="$secs" \
+            rows_per_second:="$(python3 -c "print($INTERACTIONS / $secs)")"
+        log "PostgreSQL: interactions loaded in $secs s"
         t0=$(now_ms)
         psql_bench -v ws="$WS" -f "$BENCH_DIR/sql/timeline_pg.sql"
         psql_bench -c 'ANALYZE interactions' -c 'ANALYZE tasks' -c 'ANALYZE deal_stage_changes'
@@ -599,6 +615,12 @@ bench_sqlite() {
         log "SQLite: deals loaded in $(json_get "$parsed" seconds) s"
     fi
     if suite timeline; then
+        log "SQLite: loading $INTERACTIONS interactions"
+        parsed=$("$HELPER" load-interactions --db "$db" --workspace "$WS" --interactions "$INTERACTIONS" \
+            --customers "$CUSTOMERS")
+        add_fact "$parsed" kind=load backend=sqlite what=interactions \
+            how="INSERT … SELECT recursive CTE, 1 transaction + ANALYZE"
+        log "SQLite: interactions loaded in $(json_get "$parsed" seconds) s"
         parsed=$("$HELPER" timeline-fixture --db "$db" --workspace "$WS")
         add_fact "$parsed" kind=load backend=sqlite what=timeline how="customer 1: INSERT … SELECT recursive CTE + ANALYZE"
     fi
@@ -668,7 +690,7 @@ fi
 add_fact '{}' kind=meta loadavg_before="$(cut -d' ' -f1-3 /proc/loadavg)" date="$(date -u +%FT%TZ)" commit="$commit" cpus:="$(nproc)" \
     cpu_model="$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)" customers:="$CUSTOMERS" \
     suites="$SUITES" deals:="$DEALS" owners:="$OWNERS" heavy_connections:="$HEAVY_CONNECTIONS" \
-    timeline_connections:="$TIMELINE_CONNECTIONS" timeline_page:="$TIMELINE_PAGE" \
+    timeline_connections:="$TIMELINE_CONNECTIONS" timeline_page:="$TIMELINE_PAGE" interactions:="$INTERACTIONS" \
     forecast_from="$FORECAST_FROM" forecast_to="$FORECAST_TO" purchases:="$PURCHASES" \
     purchase_buyers:="$PURCHASE_BUYERS" analytics_runs:="$ANALYTICS_RUNS" analytics_as_of="$ANALYTICS_AS_OF" \
     duration:="$DURATION" connections:="$CONNECTIONS" threads:="$THREADS" warmup:="$WARMUP" \

@@ -17,6 +17,8 @@ use crate::stats;
 const DEALS_EPOCH: u64 = 1_735_689_600;
 /// Unix time of 2026-01-01T00:00:00Z: timeline event k happened 2500 k seconds after it.
 const TIMELINE_EPOCH: u64 = 1_767_225_600;
+/// 2025-01-01T00:00:00Z: the first bulk interaction (bench/sql/load_interactions_pg.sql).
+const INTERACTIONS_EPOCH: u64 = 1_735_689_600;
 
 /// The default pipeline's stages numbered per kind by position (`k` from 1), and the workspace's
 /// users numbered by (created_at, id) from 0: what every generated deal picks from.
@@ -191,6 +193,49 @@ pub fn load(db: &str, workspace: &str, n: u64, customers: u64, owners: u64) -> a
     let deals = count(&mut conn, "SELECT count(*) AS n FROM deals WHERE workspace_id = ?", &workspace)?;
     if u64::try_from(deals).ok() != Some(n) {
         bail!("loaded {deals} deals, expected {n} (is there a default pipeline?)");
+    }
+    Ok(json!({
+        "rows": n,
+        "insert_seconds": inserted,
+        "analyze_seconds": total - inserted,
+        "seconds": total,
+        "rows_per_second": n as f64 / total,
+    }))
+}
+
+/// `n` interactions over customers 2..=`customers` (customer 1 keeps only its timeline fixture),
+/// one every 30 s from 2025-01-01: the table the timeline is read from, at a realistic size. The
+/// same rows as bench/sql/load_interactions_pg.sql.
+fn interactions_sql(workspace: &str, n: u64, customers: u64) -> String {
+    format!(
+        "BEGIN;
+INSERT INTO interactions (id, workspace_id, channel, direction, subject, occurred_at, duration_seconds, customer_id,
+    metadata, search_text, version, created_at, updated_at)
+WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n}),
+rows AS (SELECT i, i % ({customers} - 1) + 2 AS c,
+                strftime('%Y-%m-%dT%H:%M:%S', {INTERACTIONS_EPOCH} + 30 * i, 'unixepoch') || '.000000Z' AS ts FROM g)
+SELECT printf('%08x-0000-7000-b200-%012x', i, i), '{workspace}',
+    CASE i % 5 WHEN 0 THEN 'email' WHEN 1 THEN 'phone' WHEN 2 THEN 'meeting' WHEN 3 THEN 'chat' ELSE 'note' END,
+    CASE WHEN i % 5 = 4 THEN 'internal' WHEN i % 2 = 0 THEN 'inbound' ELSE 'outbound' END,
+    'Interaction ' || i, ts, CASE WHEN i % 5 = 1 THEN 60 + i % 600 END, printf('%08x-0000-7000-8000-%012x', c, c),
+    '{{}}', 'interaction ' || i, 1, ts, ts
+FROM rows;
+COMMIT;"
+    )
+}
+
+/// Loads the interactions of [`interactions_sql`]; fails unless the workspace then has `n` more.
+pub fn load_interactions(db: &str, workspace: &str, n: u64, customers: u64) -> anyhow::Result<Value> {
+    let workspace = workspace_uuid(workspace)?;
+    if customers < 2 || n < 1 {
+        bail!("need at least 2 customers and 1 interaction");
+    }
+    let sql = "SELECT count(*) AS n FROM interactions WHERE workspace_id = ?";
+    let before = count(&mut connect(db)?, sql, &workspace)?;
+    let (inserted, total) = bulk(db, &interactions_sql(&workspace, n, customers))?;
+    let loaded = count(&mut connect(db)?, sql, &workspace)? - before;
+    if u64::try_from(loaded).ok() != Some(n) {
+        bail!("loaded {loaded} interactions, expected {n}");
     }
     Ok(json!({
         "rows": n,

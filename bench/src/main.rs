@@ -55,6 +55,18 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         owners: u64,
     },
+    /// After `load`: N interactions over customers 2..=customers (customer 1 keeps its fixture).
+    LoadInteractions {
+        #[arg(long)]
+        db: String,
+        #[arg(long)]
+        workspace: String,
+        #[arg(long)]
+        interactions: u64,
+        /// How many customers `load` wrote.
+        #[arg(long)]
+        customers: u64,
+    },
     /// After `load-deals`: 10 000 interleaved timeline events for customer 1.
     TimelineFixture {
         #[arg(long)]
@@ -201,6 +213,9 @@ fn main() -> anyhow::Result<()> {
         Command::Load { db, workspace, customers } => sqlite::load(&db, &workspace, customers)?,
         Command::LoadDeals { db, workspace, deals, customers, owners } => {
             deals::load(&db, &workspace, deals, customers, owners)?
+        }
+        Command::LoadInteractions { db, workspace, interactions, customers } => {
+            deals::load_interactions(&db, &workspace, interactions, customers)?
         }
         Command::TimelineFixture { db, workspace } => deals::timeline(&db, &workspace)?,
         Command::Pipeline { db, workspace } => deals::pipeline(&db, &workspace)?,
