@@ -150,6 +150,17 @@ COMMIT;"
     )
 }
 
+/// The figures of a bulk load of `n` rows, from [`bulk`]'s seconds.
+fn load_report(n: u64, inserted: f64, total: f64) -> Value {
+    json!({
+        "rows": n,
+        "insert_seconds": inserted,
+        "analyze_seconds": total - inserted,
+        "seconds": total,
+        "rows_per_second": n as f64 / total,
+    })
+}
+
 /// Runs a loader script without a journal (a throwaway bench file), then `ANALYZE`, and leaves
 /// the file in the service's WAL mode. Returns (insert, total) seconds.
 pub(crate) fn bulk(db: &str, sql: &str) -> anyhow::Result<(f64, f64)> {
@@ -194,13 +205,7 @@ pub fn load(db: &str, workspace: &str, n: u64, customers: u64, owners: u64) -> a
     if u64::try_from(deals).ok() != Some(n) {
         bail!("loaded {deals} deals, expected {n} (is there a default pipeline?)");
     }
-    Ok(json!({
-        "rows": n,
-        "insert_seconds": inserted,
-        "analyze_seconds": total - inserted,
-        "seconds": total,
-        "rows_per_second": n as f64 / total,
-    }))
+    Ok(load_report(n, inserted, total))
 }
 
 /// `n` interactions over customers 2..=`customers` (customer 1 keeps only its timeline fixture),
@@ -237,13 +242,7 @@ pub fn load_interactions(db: &str, workspace: &str, n: u64, customers: u64) -> a
     if u64::try_from(loaded).ok() != Some(n) {
         bail!("loaded {loaded} interactions, expected {n}");
     }
-    Ok(json!({
-        "rows": n,
-        "insert_seconds": inserted,
-        "analyze_seconds": total - inserted,
-        "seconds": total,
-        "rows_per_second": n as f64 / total,
-    }))
+    Ok(load_report(n, inserted, total))
 }
 
 /// The timeline fixture for customer 1; fails unless it ends with 10 000 events.
