@@ -2,7 +2,7 @@
 # `make bench`: the service's figures beside references measured in the same run, on the same
 # machine and data (DESIGN.md §8). Never part of the test suite.
 #
-#   bash bench/run.sh                          # every suite: about 15 minutes
+#   bash bench/run.sh                          # every suite: about 20 minutes
 #   CUSTOMERS=100000 DURATION=5 bash bench/run.sh
 #   SUITES=deals,timeline bash bench/run.sh    # `make bench-deals`: forecast, board, timeline only
 #   SUITES=purchases CUSTOMERS=200000 bash bench/run.sh   # `make bench-purchases`: RFM and purchase analytics
