@@ -42,7 +42,7 @@ impl SpawnBlocking for Inline {
         R: Send + 'static,
     {
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(task))
-            .map_err(|panic| Box::new(Panicked(panic_message(&*panic))) as Box<dyn std::error::Error + Send + Sync>);
+            .map_err(|panic| format!("SQLite work panicked: {}", panic_message(&*panic)).into());
         futures_util::future::ready(done).boxed()
     }
 
@@ -50,18 +50,6 @@ impl SpawnBlocking for Inline {
         Inline
     }
 }
-
-/// SQLite work that panicked, with the panic's message.
-#[derive(Debug)]
-struct Panicked(String);
-
-impl std::fmt::Display for Panicked {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SQLite work panicked: {}", self.0)
-    }
-}
-
-impl std::error::Error for Panicked {}
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
