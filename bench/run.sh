@@ -289,6 +289,17 @@ run_pgbench() {
     log "pgbench $op: $(json_get "$parsed" per_second) tps, p99 $(json_get "$parsed" p99_ms) ms"
 }
 
+# load_sqlite WHAT HOW COMMAND [args]: one crm-bench loader on the SQLite file; its figures become
+# the load fact of WHAT.
+load_sqlite() {
+    local what=$1 how=$2 parsed
+    shift 2
+    log "SQLite: loading $what"
+    parsed=$("$HELPER" "$@")
+    add_fact "$parsed" kind=load backend=sqlite what="$what" how="$how"
+    log "SQLite: $(json_get "$parsed" rows) $what loaded in $(json_get "$parsed" seconds) s"
+}
+
 # run_sqlite_ref OP COMMAND [args]: the crm-bench reference on the service's SQLite file.
 run_sqlite_ref() {
     local op=$1 parsed
@@ -594,44 +605,28 @@ bench_postgres() {
 # --- SQLite ------------------------------------------------------------------------------------
 bench_sqlite() {
     BACKEND=sqlite
-    local db="$TMP/crm_bench.db" url parsed cursor
+    local db="$TMP/crm_bench.db" url cursor
     SQLITE_DB=$db
     url="sqlite://$db"
     log "SQLite: recreating $db"
     rm -f "$db" "$db-wal" "$db-shm"
     bootstrap "$url"
 
-    log "SQLite: loading $CUSTOMERS customers"
-    parsed=$("$HELPER" load --db "$db" --workspace "$WS" --customers "$CUSTOMERS")
-    add_fact "$parsed" kind=load backend=sqlite what=customers how="INSERT … SELECT recursive CTE, 1 transaction + ANALYZE"
-    log "SQLite: loaded in $(json_get "$parsed" seconds) s"
-
+    load_sqlite customers "INSERT … SELECT recursive CTE, 1 transaction + ANALYZE" \
+        load --db "$db" --workspace "$WS" --customers "$CUSTOMERS"
     if suite deals || suite timeline; then
-        log "SQLite: loading $DEALS deals"
-        parsed=$("$HELPER" load-deals --db "$db" --workspace "$WS" --deals "$DEALS" --customers "$CUSTOMERS" \
-            --owners "$OWNERS")
-        add_fact "$parsed" kind=load backend=sqlite what=deals \
-            how="INSERT … SELECT recursive CTE (+ 1 stage change each), 1 transaction + ANALYZE"
-        log "SQLite: deals loaded in $(json_get "$parsed" seconds) s"
+        load_sqlite deals "INSERT … SELECT recursive CTE (+ 1 stage change each), 1 transaction + ANALYZE" \
+            load-deals --db "$db" --workspace "$WS" --deals "$DEALS" --customers "$CUSTOMERS" --owners "$OWNERS"
     fi
     if suite timeline; then
-        log "SQLite: loading $INTERACTIONS interactions"
-        parsed=$("$HELPER" load-interactions --db "$db" --workspace "$WS" --interactions "$INTERACTIONS" \
-            --customers "$CUSTOMERS")
-        add_fact "$parsed" kind=load backend=sqlite what=interactions \
-            how="INSERT … SELECT recursive CTE, 1 transaction + ANALYZE"
-        log "SQLite: interactions loaded in $(json_get "$parsed" seconds) s"
-        parsed=$("$HELPER" timeline-fixture --db "$db" --workspace "$WS")
-        add_fact "$parsed" kind=load backend=sqlite what=timeline how="customer 1: INSERT … SELECT recursive CTE + ANALYZE"
+        load_sqlite interactions "INSERT … SELECT recursive CTE, 1 transaction + ANALYZE" \
+            load-interactions --db "$db" --workspace "$WS" --interactions "$INTERACTIONS" --customers "$CUSTOMERS"
+        load_sqlite timeline "customer 1: INSERT … SELECT recursive CTE + ANALYZE" \
+            timeline-fixture --db "$db" --workspace "$WS"
     fi
-
     if suite purchases; then
-        log "SQLite: loading $PURCHASES purchases over $PURCHASE_BUYERS customers"
-        parsed=$("$HELPER" load-purchases --db "$db" --workspace "$WS" --purchases "$PURCHASES" \
-            --buyers "$PURCHASE_BUYERS")
-        add_fact "$parsed" kind=load backend=sqlite what=purchases \
-            how="INSERT … SELECT recursive CTE (+ 1–3 lines each), 1 transaction + ANALYZE"
-        log "SQLite: purchases loaded in $(json_get "$parsed" seconds) s"
+        load_sqlite purchases "INSERT … SELECT recursive CTE (+ 1–3 lines each), 1 transaction + ANALYZE" \
+            load-purchases --db "$db" --workspace "$WS" --purchases "$PURCHASES" --buyers "$PURCHASE_BUYERS"
     fi
 
     if suite customers; then

@@ -13,12 +13,11 @@ use serde_json::{Value, json};
 use crate::sqlite::{connect, journal_mode, workspace_uuid};
 use crate::stats;
 
-/// Unix time of 2025-01-01T00:00:00Z: deals were created up to 59 M seconds after it.
-const DEALS_EPOCH: u64 = 1_735_689_600;
+/// Unix time of 2025-01-01T00:00:00Z: deals were created up to 59 M seconds after it, and bulk
+/// interaction i happened 30 i seconds after it.
+const LOAD_EPOCH: u64 = 1_735_689_600;
 /// Unix time of 2026-01-01T00:00:00Z: timeline event k happened 2500 k seconds after it.
 const TIMELINE_EPOCH: u64 = 1_767_225_600;
-/// 2025-01-01T00:00:00Z: the first bulk interaction (bench/sql/load_interactions_pg.sql).
-const INTERACTIONS_EPOCH: u64 = 1_735_689_600;
 
 /// The default pipeline's stages numbered per kind by position (`k` from 1), and the workspace's
 /// users numbered by (created_at, id) from 0: what every generated deal picks from.
@@ -66,7 +65,7 @@ WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}),
 r AS (
     SELECT n, (n * 2654435761) % 1000003 AS h,
         CASE WHEN n <= 10 THEN 1 ELSE 2 + (n - 11) % ({customers} - 1) END AS c,
-        strftime('%Y-%m-%dT%H:%M:%S', {DEALS_EPOCH} + (7919 * n) % 59000000, 'unixepoch')
+        strftime('%Y-%m-%dT%H:%M:%S', {LOAD_EPOCH} + (7919 * n) % 59000000, 'unixepoch')
             || printf('.%06dZ', (104729 * n) % 1000000) AS ts
     FROM s
 ),
@@ -218,7 +217,7 @@ INSERT INTO interactions (id, workspace_id, channel, direction, subject, occurre
     metadata, search_text, version, created_at, updated_at)
 WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < {n}),
 rows AS (SELECT i, i % ({customers} - 1) + 2 AS c,
-                strftime('%Y-%m-%dT%H:%M:%S', {INTERACTIONS_EPOCH} + 30 * i, 'unixepoch') || '.000000Z' AS ts FROM g)
+                strftime('%Y-%m-%dT%H:%M:%S', {LOAD_EPOCH} + 30 * i, 'unixepoch') || '.000000Z' AS ts FROM g)
 SELECT printf('%08x-0000-7000-b200-%012x', i, i), '{workspace}',
     CASE i % 5 WHEN 0 THEN 'email' WHEN 1 THEN 'phone' WHEN 2 THEN 'meeting' WHEN 3 THEN 'chat' ELSE 'note' END,
     CASE WHEN i % 5 = 4 THEN 'internal' WHEN i % 2 = 0 THEN 'inbound' ELSE 'outbound' END,
