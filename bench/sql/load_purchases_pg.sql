@@ -1,7 +1,7 @@
 -- Loads :n purchases (and their line items) into workspace :'ws', spread over customers
 -- 1..:buyers of the customer loader, with one INSERT … SELECT each over generate_series. The
 -- same rows as bench/src/purchases.rs `load_sql`. With h = n·2654435761 mod 1000003:
---   purchase n has id printf('%08x-0000-7000-b000-%012x', n, n) and external_order_id 'B' || n;
+--   purchase n has id printf('%08x-0000-7000-b300-%012x', n, n) and external_order_id 'B' || n;
 --   customer: 70 % uniform (1 + 7919 n mod :buyers), 30 % skewed towards low numbers
 --   (1 + ⌊h² / 1000003⌋ · :buyers / 1000003), so frequencies spread over every quintile;
 --   channel web, store, phone by (h / 7) % 3; currency USD when h % 5 = 0, else EUR;
@@ -35,7 +35,7 @@ FROM generate_series(1::bigint, :n::bigint) AS n,
 INSERT INTO purchases (id, workspace_id, customer_id, external_order_id, channel, status, occurred_at, currency,
     subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, refunded_minor, metadata, version,
     created_at, updated_at)
-SELECT (lpad(to_hex(n), 8, '0') || '-0000-7000-b000-' || lpad(to_hex(n), 12, '0'))::uuid, :'ws',
+SELECT (lpad(to_hex(n), 8, '0') || '-0000-7000-b300-' || lpad(to_hex(n), 12, '0'))::uuid, :'ws',
     (lpad(to_hex(c), 8, '0') || '-0000-7000-8000-' || lpad(to_hex(c), 12, '0'))::uuid, 'B' || n,
     (ARRAY['web', 'store', 'phone'])[(h / 7) % 3 + 1],
     CASE WHEN refunded = 0 THEN 'completed' WHEN refunded < total THEN 'partially_refunded' ELSE 'refunded' END, ts,
@@ -44,7 +44,7 @@ FROM bench_purchases;
 
 INSERT INTO purchase_items (purchase_id, position, workspace_id, sku, name, category, quantity, unit_price_minor,
     line_total_minor, refunded_quantity)
-SELECT (lpad(to_hex(n), 8, '0') || '-0000-7000-b000-' || lpad(to_hex(n), 12, '0'))::uuid, i, :'ws',
+SELECT (lpad(to_hex(n), 8, '0') || '-0000-7000-b300-' || lpad(to_hex(n), 12, '0'))::uuid, i, :'ws',
     'SKU-' || ((h + 3 * i) % 10) || '-' || i, 'Item ' || i,
     (ARRAY['books', 'electronics', 'garden', 'toys', 'food', 'beauty', 'sports', 'home', 'fashion', 'music'])
         [(h + 3 * i) % 10 + 1],

@@ -45,14 +45,14 @@ FROM t;
 INSERT INTO purchases (id, workspace_id, customer_id, external_order_id, channel, status, occurred_at, currency,
     subtotal_minor, discount_minor, tax_minor, shipping_minor, total_minor, refunded_minor, metadata, version,
     created_at, updated_at)
-SELECT printf('%08x-0000-7000-b000-%012x', n, n), '{workspace}', printf('%08x-0000-7000-8000-%012x', c, c),
+SELECT printf('%08x-0000-7000-b300-%012x', n, n), '{workspace}', printf('%08x-0000-7000-8000-%012x', c, c),
     'B' || n, CASE (h / 7) % 3 WHEN 0 THEN 'web' WHEN 1 THEN 'store' ELSE 'phone' END,
     CASE WHEN refunded = 0 THEN 'completed' WHEN refunded < total THEN 'partially_refunded' ELSE 'refunded' END, ts,
     CASE WHEN h % 5 = 0 THEN 'USD' ELSE 'EUR' END, sub, discount, 0, shipping, total, refunded, '{{}}', 1, ts, ts
 FROM bench_purchases;
 INSERT INTO purchase_items (purchase_id, position, workspace_id, sku, name, category, quantity, unit_price_minor,
     line_total_minor, refunded_quantity)
-SELECT printf('%08x-0000-7000-b000-%012x', n, n), i, '{workspace}', 'SKU-' || ((h + 3 * i) % 10) || '-' || i,
+SELECT printf('%08x-0000-7000-b300-%012x', n, n), i, '{workspace}', 'SKU-' || ((h + 3 * i) % 10) || '-' || i,
     'Item ' || i, c.name, 1 + (h + i) % 3, 500 + (37 * h * (i + 1)) % 20000,
     (1 + (h + i) % 3) * (500 + (37 * h * (i + 1)) % 20000), CASE WHEN h % 50 = 1 AND i = 1 THEN 1 + (h + i) % 3 ELSE 0 END
 FROM bench_purchases p JOIN bench_lines l ON l.i <= p.k JOIN bench_categories c ON c.k = (p.h + 3 * l.i) % 10;
