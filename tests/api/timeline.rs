@@ -50,6 +50,13 @@ async fn every_kind_newest_first_across_pages(app: TestApp) {
     assert!(summaries.contains(&"update: lifecycle_stage"), "{summaries:?}");
     let task = entries.iter().find(|e| e["kind"] == "task").expect("a task");
     assert_eq!(task["data"]["title"], "Send the proposal", "the record itself: {task}");
+    for (kind, resource) in [("interaction", "interactions"), ("task", "tasks")] {
+        for entry in entries.iter().filter(|e| e["kind"] == kind) {
+            let own =
+                assert_json(app.get(&format!("/v1/{resource}/{}", entry["id"].as_str().unwrap_or(""))).await, 200);
+            assert_eq!(entry["data"], own.await, "as its own endpoint returns it");
+        }
+    }
 
     let only = app.admin().list_all(&format!("/v1/customers/{id}/timeline?kinds=deal_stage_change,task&limit=1")).await;
     let kinds: Vec<&str> = only.iter().filter_map(|e| e["kind"].as_str()).collect();

@@ -4,9 +4,15 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use crate::audit::AuditEvent;
+use crate::deal::StageChange;
+use crate::interaction::Interaction;
+use crate::loyalty::LedgerEntry;
+use crate::purchase::Purchase;
+use crate::task::Task;
 
 /// What an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -63,14 +69,42 @@ impl TimelineKind {
 }))]
 pub struct TimelineEntry {
     pub kind: TimelineKind,
-    /// The id of the underlying record (interaction, task, stage change, audit event or purchase).
+    /// The id of the underlying record (interaction, task, stage change, event, purchase or points).
     pub id: Uuid,
     pub occurred_at: DateTime<Utc>,
     /// One line for people.
     pub summary: String,
-    /// The underlying record, as its own endpoint returns it.
+    /// The underlying record, as its own endpoint returns it; `kind` says which.
     #[schema(value_type = Object)]
-    pub data: Value,
+    pub data: TimelineData,
+}
+
+/// The record behind a timeline entry. Kept typed until the response is written, so a page
+/// serializes each record once and the entries merged away are never serialized.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum TimelineData {
+    Interaction(Interaction),
+    Task(Task),
+    DealStageChange(StageChange),
+    Change(AuditEvent),
+    Purchase(Box<Purchase>),
+    Points(LedgerEntry),
+}
+
+impl TimelineEntry {
+    /// The entry of `data`: its kind, id and time are the record's.
+    pub fn new(data: TimelineData, summary: String) -> TimelineEntry {
+        let (kind, id, occurred_at) = match &data {
+            TimelineData::Interaction(i) => (TimelineKind::Interaction, i.id.0, i.data.occurred_at),
+            TimelineData::Task(t) => (TimelineKind::Task, t.id.0, t.created_at),
+            TimelineData::DealStageChange(c) => (TimelineKind::DealStageChange, c.id, c.at),
+            TimelineData::Change(e) => (TimelineKind::Change, e.id.0, e.occurred_at),
+            TimelineData::Purchase(p) => (TimelineKind::Purchase, p.id.0, p.occurred_at),
+            TimelineData::Points(e) => (TimelineKind::Points, e.id.0, e.created_at),
+        };
+        TimelineEntry { kind, id, occurred_at, summary, data }
+    }
 }
 
 /// "phone (outbound): Renewal terms"
@@ -124,21 +158,24 @@ mod tests {
 
     use super::*;
 
-    fn entry(kind: TimelineKind, second: u32, id: u128) -> TimelineEntry {
-        TimelineEntry {
-            kind,
+    fn entry(second: u32, id: u128) -> TimelineEntry {
+        let change = StageChange {
             id: Uuid::from_u128(id),
-            occurred_at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, second).single().unwrap_or_default(),
-            summary: String::new(),
-            data: Value::Null,
-        }
+            deal_id: crate::DealId(Uuid::nil()),
+            customer_id: crate::CustomerId(Uuid::nil()),
+            from_stage_id: None,
+            to_stage_id: crate::StageId(Uuid::nil()),
+            at: Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, second).single().unwrap_or_default(),
+            actor: crate::access::Actor::System,
+        };
+        TimelineEntry::new(TimelineData::DealStageChange(change), String::new())
     }
 
     #[test]
     fn merges_newest_first_with_ties_broken_by_id() {
-        let interactions = vec![entry(TimelineKind::Interaction, 9, 1), entry(TimelineKind::Interaction, 5, 2)];
-        let tasks = vec![entry(TimelineKind::Task, 7, 3), entry(TimelineKind::Task, 5, 4)];
-        let changes = vec![entry(TimelineKind::Change, 1, 5)];
+        let interactions = vec![entry(9, 1), entry(5, 2)];
+        let tasks = vec![entry(7, 3), entry(5, 4)];
+        let changes = vec![entry(1, 5)];
         let merged = merge_newest_first(vec![interactions, tasks, changes], 4);
         let order: Vec<u128> = merged.iter().map(|e| e.id.as_u128()).collect();
         assert_eq!(order, [1, 3, 4, 2], "9s, 7s, then the 5s tie by id descending");
@@ -154,7 +191,7 @@ mod tests {
     fn kinds_round_trip() {
         for kind in TimelineKind::ALL {
             assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
-            assert_eq!(serde_json::to_value(kind).ok(), Some(Value::from(kind.as_str())));
+            assert_eq!(serde_json::to_value(kind).ok(), Some(serde_json::Value::from(kind.as_str())));
         }
         assert_eq!(TimelineKind::parse("bogus"), None);
     }

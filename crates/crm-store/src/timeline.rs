@@ -12,8 +12,8 @@ use crm_domain::loyalty::entry_summary;
 use crm_domain::purchase::summary as purchase_summary;
 use crm_domain::task::Task;
 use crm_domain::timeline::{
-    TimelineEntry, TimelineKind, change_summary, interaction_summary, merge_newest_first, stage_change_summary,
-    task_summary,
+    TimelineData, TimelineEntry, TimelineKind, change_summary, interaction_summary, merge_newest_first,
+    stage_change_summary, task_summary,
 };
 use crm_domain::{CustomerId, WorkspaceId};
 use diesel::prelude::*;
@@ -65,21 +65,14 @@ pub async fn page(
             TimelineKind::Points => crate::loyalty::timeline_rows(&mut conn, ws, customer, before, n)
                 .await?
                 .into_iter()
-                .map(|e| entry(TimelineKind::Points, e.id.0, e.created_at, entry_summary(&e), &e))
+                .map(|e| {
+                    let summary = entry_summary(&e);
+                    TimelineEntry::new(TimelineData::Points(e), summary)
+                })
                 .collect(),
         });
     }
     Ok(merge_newest_first(sources, n as usize))
-}
-
-fn entry<T: serde::Serialize>(
-    kind: TimelineKind,
-    id: Uuid,
-    at: DateTime<Utc>,
-    summary: String,
-    data: &T,
-) -> TimelineEntry {
-    TimelineEntry { kind, id, occurred_at: at, summary, data: serde_json::to_value(data).unwrap_or_default() }
 }
 
 async fn interactions(
@@ -102,7 +95,8 @@ async fn interactions(
     rows.into_iter()
         .map(|row| {
             let i = Interaction::try_from(row)?;
-            Ok(entry(TimelineKind::Interaction, i.id.0, i.data.occurred_at, interaction_summary(&i), &i))
+            let summary = interaction_summary(&i);
+            Ok(TimelineEntry::new(TimelineData::Interaction(i), summary))
         })
         .collect()
 }
@@ -127,7 +121,8 @@ async fn tasks(
     rows.into_iter()
         .map(|row| {
             let t = Task::try_from(row)?;
-            Ok(entry(TimelineKind::Task, t.id.0, t.created_at, task_summary(&t), &t))
+            let summary = task_summary(&t);
+            Ok(TimelineEntry::new(TimelineData::Task(t), summary))
         })
         .collect()
 }
@@ -184,7 +179,7 @@ async fn stage_changes(
             let from = change.from_stage_id.map(|s| name(Some(&s.0), &stages));
             let to = name(Some(&change.to_stage_id.0), &stages);
             let summary = stage_change_summary(&deal, from.as_deref(), &to);
-            entry(TimelineKind::DealStageChange, change.id, change.at, summary, &change)
+            TimelineEntry::new(TimelineData::DealStageChange(change), summary)
         })
         .collect())
 }
@@ -209,7 +204,8 @@ async fn changes(
     rows.into_iter()
         .map(|row| {
             let event = AuditEvent::try_from(row)?;
-            Ok(entry(TimelineKind::Change, event.id.0, event.occurred_at, change_summary(&event), &event))
+            let summary = change_summary(&event);
+            Ok(TimelineEntry::new(TimelineData::Change(event), summary))
         })
         .collect()
 }
@@ -233,6 +229,9 @@ async fn purchases(
     Ok(crate::purchases::load(conn, ws, rows)
         .await?
         .into_iter()
-        .map(|p| entry(TimelineKind::Purchase, p.id.0, p.occurred_at, purchase_summary(&p), &p))
+        .map(|p| {
+            let summary = purchase_summary(&p);
+            TimelineEntry::new(TimelineData::Purchase(Box::new(p)), summary)
+        })
         .collect())
 }
