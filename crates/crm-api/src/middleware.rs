@@ -18,18 +18,19 @@ use crate::auth::{Authentication, Caller, authenticate};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::read_body;
 use crate::replay;
-use crate::state::{AppState, check_rate};
+use crate::state::{AppState, RateKey, check_rate};
 
-/// The id of the current request, from `X-Request-Id` or generated.
+/// The id of the current request, from `X-Request-Id` or generated; shared by the callers and
+/// audit events that carry it.
 #[derive(Clone)]
-pub struct RequestId(pub String);
+pub struct RequestId(pub Arc<str>);
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-fn acceptable_request_id(value: &HeaderValue) -> Option<String> {
+fn acceptable_request_id(value: &HeaderValue) -> Option<Arc<str>> {
     let text = value.to_str().ok()?;
     let ok = !text.is_empty() && text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic());
-    ok.then(|| text.to_owned())
+    ok.then(|| text.into())
 }
 
 pub async fn request_context(
@@ -41,11 +42,12 @@ pub async fn request_context(
         .headers()
         .get(REQUEST_ID)
         .and_then(acceptable_request_id)
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string().into());
     req.extensions_mut().insert(RequestId(id.clone()));
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let method = req.method().clone();
-    let path = req.path().to_owned();
+    // Copied only for the access log, when it is on.
+    let path = log::log_enabled!(log::Level::Info).then(|| req.path().to_owned());
     let mut res = next.call(req).await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         res.headers_mut().insert(REQUEST_ID, value);
@@ -56,7 +58,9 @@ pub async fn request_context(
     if let Some(state) = state {
         state.metrics.observe(&route, method.as_str(), status.as_str(), elapsed.as_secs_f64());
     }
-    log::info!("{id} {method} {path} {} {:.2}ms", status.as_u16(), elapsed.as_secs_f64() * 1000.0);
+    if let Some(path) = path {
+        log::info!("{id} {method} {path} {} {:.2}ms", status.as_u16(), elapsed.as_secs_f64() * 1000.0);
+    }
     Ok(res)
 }
 
@@ -89,8 +93,8 @@ pub async fn gate(
     };
 
     let limit_key = match &caller {
-        Some(caller) => caller.key(),
-        None => format!("ip:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()),
+        Some(caller) => RateKey::Actor(caller.actor),
+        None => RateKey::Address(req.peer_addr().map(|a| a.ip())),
     };
     let remaining =
         match check_rate(&state.limiter, &limit_key, "slow down: the rate limit for this caller is exceeded") {

@@ -1,8 +1,11 @@
 //! What every handler can reach: the store, keys, limiters and metrics.
 
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use crm_domain::access::Actor;
 use crm_store::Store;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
@@ -15,14 +18,22 @@ use crate::config::Config;
 use crate::error::{ApiError, ErrorCode};
 use crate::metrics::Metrics;
 
-pub type KeyedLimiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+pub type KeyedLimiter<K = String> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
+/// Whom the request rate of `/v1` is counted for: the authenticated actor, or else the client's
+/// address. A value, not a formatted string, so counting a request allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RateKey {
+    Actor(Actor),
+    Address(Option<IpAddr>),
+}
 
 pub struct AppState {
     pub store: Store,
     pub jwt: JwtKeys,
     pub api_keys: ApiKeyCache,
     /// Requests per caller. Per node: with N nodes a caller gets up to N times the rate.
-    pub limiter: KeyedLimiter,
+    pub limiter: KeyedLimiter<RateKey>,
     pub rate_limit_burst: u32,
     /// Sign-in attempts per email.
     pub login_limiter: KeyedLimiter,
@@ -33,7 +44,7 @@ pub struct AppState {
 }
 
 /// Counts one request for `key`: the remaining burst, or the 429 (with `Retry-After`) to answer.
-pub fn check_rate(limiter: &KeyedLimiter, key: &String, detail: &str) -> Result<u32, ApiError> {
+pub fn check_rate<K: Hash + Eq + Clone>(limiter: &KeyedLimiter<K>, key: &K, detail: &str) -> Result<u32, ApiError> {
     match limiter.check_key(key) {
         Ok(snapshot) => Ok(snapshot.remaining_burst_capacity()),
         Err(not_until) => {

@@ -141,7 +141,7 @@ impl Scope {
 }
 
 /// Who performed an action, as recorded in the audit log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum Actor {
     User(crate::UserId),

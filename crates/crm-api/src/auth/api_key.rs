@@ -2,10 +2,11 @@
 //! keys are cached briefly so that a request does not cost a lookup and a write.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use crm_domain::access::Scope;
 use crm_domain::api_key::ApiKey;
 use crm_domain::{ApiKeyId, WorkspaceId};
 use crm_store::Store;
@@ -38,25 +39,47 @@ pub fn generate() -> (String, KeySecret) {
     (key, secret)
 }
 
+/// A key found valid: the workspace it acts in and what it may do there.
+#[derive(Clone)]
+pub struct VerifiedKey {
+    pub workspace_id: WorkspaceId,
+    pub id: ApiKeyId,
+    pub scopes: Arc<[Scope]>,
+    revoked: bool,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+impl VerifiedKey {
+    fn new(workspace_id: WorkspaceId, key: ApiKey) -> VerifiedKey {
+        VerifiedKey {
+            workspace_id,
+            id: key.id,
+            scopes: key.scopes.into(),
+            revoked: key.revoked_at.is_some(),
+            expires_at: key.expires_at,
+        }
+    }
+}
+
 struct Cached {
-    workspace_id: WorkspaceId,
-    key: ApiKey,
+    key: VerifiedKey,
     fetched: Instant,
     touched: Option<Instant>,
 }
 
+/// Verified keys by the SHA-256 of their text.
 #[derive(Default)]
 pub struct ApiKeyCache {
-    entries: RwLock<HashMap<String, Cached>>,
+    entries: RwLock<HashMap<[u8; 32], Cached>>,
 }
 
 impl ApiKeyCache {
-    pub async fn authenticate(&self, store: &Store, presented: &str) -> Result<(WorkspaceId, ApiKey), ApiError> {
+    pub async fn authenticate(&self, store: &Store, presented: &str) -> Result<VerifiedKey, ApiError> {
         let unauthorized = || ApiError::unauthorized("the API key is not valid");
         if !presented.starts_with("crm_") || presented.len() > 100 {
             return Err(unauthorized());
         }
-        let digest = hash(presented);
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         // The common case, a fresh entry not due for `last_used_at`, takes only the read lock.
         let (fresh, touched) = self
             .entries
@@ -64,20 +87,19 @@ impl ApiKeyCache {
             .ok()
             .and_then(|entries| {
                 let c = entries.get(&digest)?;
-                let fresh = (c.fetched.elapsed() < CACHE_TTL).then(|| (c.workspace_id, c.key.clone()));
-                Some((fresh, c.touched))
+                Some(((c.fetched.elapsed() < CACHE_TTL).then(|| c.key.clone()), c.touched))
             })
             .unwrap_or((None, None));
-        let (workspace_id, key, fetched) = match fresh {
-            Some((workspace_id, key)) => (workspace_id, key, None),
+        let (key, fetched) = match fresh {
+            Some(key) => (key, None),
             None => {
                 let (workspace_id, key) =
-                    crm_store::api_keys::find_by_hash(store, &digest).await?.ok_or_else(unauthorized)?;
-                (workspace_id, key, Some(Instant::now()))
+                    crm_store::api_keys::find_by_hash(store, &hex::encode(digest)).await?.ok_or_else(unauthorized)?;
+                (VerifiedKey::new(workspace_id, key), Some(Instant::now()))
             }
         };
         let now = Utc::now();
-        if key.revoked_at.is_some() {
+        if key.revoked {
             return Err(ApiError::unauthorized("the API key has been revoked"));
         }
         if key.expires_at.is_some_and(|at| at <= now) {
@@ -91,19 +113,18 @@ impl ApiKeyCache {
             && let Ok(mut entries) = self.entries.write()
         {
             let entry = entries.entry(digest).or_insert_with(|| Cached {
-                workspace_id,
                 key: key.clone(),
                 fetched: Instant::now(),
                 touched: None,
             });
             if let Some(at) = fetched {
-                *entry = Cached { workspace_id, key: key.clone(), fetched: at, touched: entry.touched };
+                *entry = Cached { key: key.clone(), fetched: at, touched: entry.touched };
             }
             if due {
                 entry.touched = Some(Instant::now());
             }
         }
-        Ok((workspace_id, key))
+        Ok(key)
     }
 
     /// Forgets a key at once (after revocation on this node).

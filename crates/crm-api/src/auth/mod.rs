@@ -7,6 +7,7 @@ pub mod jwt;
 pub mod password;
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
@@ -19,13 +20,14 @@ use crate::error::{ApiError, ErrorCode};
 use crate::middleware::RequestId;
 use crate::state::AppState;
 
-/// An authenticated caller.
+/// An authenticated caller. Cloned for every handler that takes it, so what it shares is
+/// behind `Arc`s.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub workspace_id: WorkspaceId,
     pub actor: Actor,
-    pub scopes: Vec<Scope>,
-    request_id: Option<String>,
+    pub scopes: Arc<[Scope]>,
+    request_id: Option<Arc<str>>,
     /// Set by the gate on a POST with an `Idempotency-Key`: `idempotency::identity(key(), key)`.
     idempotency_key: Option<String>,
     /// Set by the gate when the route's write records the key itself (`middleware::RECORDED_IN_WRITE`).
@@ -47,7 +49,7 @@ impl Caller {
         Context {
             workspace_id: self.workspace_id,
             actor: self.actor,
-            request_id: self.request_id.clone(),
+            request_id: self.request_id.as_deref().map(str::to_owned),
             idempotency_key: self.idempotency_key.clone(),
         }
     }
@@ -67,7 +69,7 @@ impl Caller {
         self.keyed_request.as_ref()
     }
 
-    /// The identity idempotency keys and rate limits are scoped to.
+    /// The identity idempotency keys are scoped to.
     pub fn key(&self) -> String {
         match self.actor {
             Actor::User(id) => format!("user:{id}"),
@@ -88,14 +90,14 @@ pub enum Authentication {
 /// `Ok(None)` when there are none.
 pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<Caller>, ApiError> {
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
-    let header = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or_default().to_owned());
+    let header = |name| req.headers().get(name).map(|v| v.to_str().unwrap_or_default());
     if req.headers().contains_key("x-api-key") && req.headers().contains_key("authorization") {
         return Err(ApiError::unauthorized("send either `X-API-Key` or `Authorization`, not both"));
     }
     if let Some(key) = header("x-api-key") {
-        let (workspace_id, key) = state.api_keys.authenticate(&state.store, &key).await?;
+        let key = state.api_keys.authenticate(&state.store, key).await?;
         return Ok(Some(Caller {
-            workspace_id,
+            workspace_id: key.workspace_id,
             actor: Actor::ApiKey(key.id),
             scopes: key.scopes,
             request_id,
@@ -111,7 +113,7 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<
         return Ok(Some(Caller {
             workspace_id: claims.workspace_id,
             actor: Actor::User(claims.user_id),
-            scopes: claims.role.scopes(),
+            scopes: claims.role.scopes().into(),
             request_id,
             idempotency_key: None,
             keyed_request: None,

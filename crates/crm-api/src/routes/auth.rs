@@ -157,7 +157,7 @@ pub async fn me(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpRes
     Ok(HttpResponse::Ok().json(Me {
         workspace_id: caller.workspace_id,
         actor: caller.actor,
-        scopes: caller.scopes,
+        scopes: caller.scopes.to_vec(),
         user,
     }))
 }

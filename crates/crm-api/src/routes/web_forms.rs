@@ -355,7 +355,7 @@ async fn accept(
     let ctx = Context {
         workspace_id: ws,
         actor: Actor::System,
-        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.to_string()),
         idempotency_key: None,
     };
     Ok(web_forms::submit(&state.store, &ctx, form, lead, meta).await?)
