@@ -11,7 +11,7 @@
 #   CUSTOMERS [1000000]  customers loaded per backend      DURATION [10]  seconds per measured run
 #   CONNECTIONS [32]     wrk/pgbench connections           THREADS [2]    wrk/pgbench threads
 #   WARMUP [2]           seconds of unmeasured load before each run (0: none)
-#   ROUNDS [3]           reference/service pairs of the point lookup (GET), alternated; the row
+#   ROUNDS [5]           reference/service pairs of the point lookup (GET), alternated; the row
 #                        shows the pair with the median ratio, a note every pair's ratio
 #   LIST_PAGE [10000]    the deep list page (clamped to the last full page of leads)
 #   BACKENDS ["postgres sqlite"]     PORT [18090]          SQLITE_REF_THREADS [1]
@@ -48,7 +48,7 @@ DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 WARMUP=${WARMUP:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 LIST_PAGE=${LIST_PAGE:-10000}
 BACKENDS=${BACKENDS:-"postgres sqlite"}
 PORT=${PORT:-18090}
@@ -480,77 +480,49 @@ PY
     done
 }
 
-load_purchases_postgres() {
-    local t0 t1 secs row
-    log "PostgreSQL: loading $PURCHASES purchases over $PURCHASE_BUYERS customers"
+# load_pg WHAT ROWS HOW TABLES FILE [psql args]: runs bench/sql/FILE (with -v ws), VACUUM ANALYZE
+# on TABLES (the whole database when empty), checks that the workspace has ROWS rows in the table
+# WHAT, and records the load.
+load_pg() {
+    local what=$1 rows=$2 how=$3 tables=$4 file=$5 t0 t1 secs count table
+    shift 5
+    log "PostgreSQL: loading $rows $what"
     t0=$(now_ms)
-    psql_bench -v ws="$WS" -v n="$PURCHASES" -v buyers="$PURCHASE_BUYERS" -f "$BENCH_DIR/sql/load_purchases_pg.sql"
+    psql_bench -v ws="$WS" "$@" -f "$BENCH_DIR/sql/$file"
     t1=$(now_ms)
-    psql_bench -c 'VACUUM ANALYZE purchases' -c 'VACUUM ANALYZE purchase_items' -c 'VACUUM ANALYZE purchase_categories'
+    if [[ -z $tables ]]; then
+        psql_bench -c 'VACUUM ANALYZE'
+    else
+        for table in $tables; do psql_bench -c "VACUUM ANALYZE $table"; done
+    fi
     secs=$(seconds_since "$t0")
     psql_bench -c 'CHECKPOINT'
-    row=$(psql_bench -At -c "SELECT count(*) FROM purchases WHERE workspace_id = '$WS'")
-    [[ $row == "$PURCHASES" ]] || die "loaded $row purchases, expected $PURCHASES"
-    add_fact '{}' kind=load backend=postgres what=purchases \
-        how="INSERT … SELECT generate_series (+ 1–3 lines, their category rows) + VACUUM ANALYZE" rows:="$PURCHASES" \
+    count=$(psql_bench -At -c "SELECT count(*) FROM $what WHERE workspace_id = '$WS'")
+    [[ $count == "$rows" ]] || die "loaded $count $what, expected $rows"
+    add_fact '{}' kind=load backend=postgres what="$what" how="$how" rows:="$rows" \
         insert_seconds:="$(python3 -c "print(($t1 - $t0) / 1000)")" seconds:="$secs" \
-        rows_per_second:="$(python3 -c "print($PURCHASES / $secs)")"
-    log "PostgreSQL: purchases loaded in $secs s"
+        rows_per_second:="$(python3 -c "print($rows / $secs)")"
+    log "PostgreSQL: $what loaded in $secs s"
 }
 
 # --- PostgreSQL --------------------------------------------------------------------------------
 bench_postgres() {
     BACKEND=postgres
-    local url="postgres://$PGUSER@$PGHOST:$PGPORT/$PGDB" t0 t1 row
+    local url="postgres://$PGUSER@$PGHOST:$PGPORT/$PGDB" t0 secs row
     log "PostgreSQL: recreating database $PGDB"
     dropdb "${PG[@]}" --if-exists --force "$PGDB"
     createdb "${PG[@]}" "$PGDB"
     bootstrap "$url"
 
-    log "PostgreSQL: loading $CUSTOMERS customers"
-    t0=$(now_ms)
-    psql_bench -v ws="$WS" -v n="$CUSTOMERS" -f "$BENCH_DIR/sql/load_pg.sql"
-    t1=$(now_ms)
-    psql_bench -c 'VACUUM ANALYZE'
-    local secs
-    secs=$(seconds_since "$t0")
-    psql_bench -c 'CHECKPOINT'
-    add_fact '{}' kind=load backend=postgres what=customers how="INSERT … SELECT generate_series + VACUUM ANALYZE" \
-        rows:="$CUSTOMERS" insert_seconds:="$(python3 -c "print(($t1 - $t0) / 1000)")" seconds:="$secs" \
-        rows_per_second:="$(python3 -c "print($CUSTOMERS / $secs)")"
-    log "PostgreSQL: loaded in $secs s"
-
+    load_pg customers "$CUSTOMERS" "INSERT … SELECT generate_series + VACUUM ANALYZE" "" load_pg.sql -v n="$CUSTOMERS"
     if suite deals || suite timeline; then
-        log "PostgreSQL: loading $DEALS deals"
-        t0=$(now_ms)
-        psql_bench -v ws="$WS" -v n="$DEALS" -v customers="$CUSTOMERS" -v owners="$OWNERS" \
-            -f "$BENCH_DIR/sql/load_deals_pg.sql"
-        t1=$(now_ms)
-        psql_bench -c 'VACUUM ANALYZE deals' -c 'VACUUM ANALYZE deal_stage_changes' -c 'VACUUM ANALYZE users' -c 'VACUUM ANALYZE deal_rollups'
-        secs=$(seconds_since "$t0")
-        psql_bench -c 'CHECKPOINT'
-        row=$(psql_bench -At -c "SELECT count(*) FROM deals WHERE workspace_id = '$WS'")
-        [[ $row == "$DEALS" ]] || die "loaded $row deals, expected $DEALS"
-        add_fact '{}' kind=load backend=postgres what=deals \
-            how="INSERT … SELECT generate_series (+ 1 stage change each) + VACUUM ANALYZE" rows:="$DEALS" \
-            insert_seconds:="$(python3 -c "print(($t1 - $t0) / 1000)")" seconds:="$secs" \
-            rows_per_second:="$(python3 -c "print($DEALS / $secs)")"
-        log "PostgreSQL: deals loaded in $secs s"
+        load_pg deals "$DEALS" "INSERT … SELECT generate_series (+ 1 stage change each) + VACUUM ANALYZE" \
+            "deals deal_stage_changes users deal_rollups" load_deals_pg.sql \
+            -v n="$DEALS" -v customers="$CUSTOMERS" -v owners="$OWNERS"
     fi
     if suite timeline; then
-        log "PostgreSQL: loading $INTERACTIONS interactions"
-        t0=$(now_ms)
-        psql_bench -v ws="$WS" -v n="$INTERACTIONS" -v customers="$CUSTOMERS" \
-            -f "$BENCH_DIR/sql/load_interactions_pg.sql"
-        psql_bench -c 'VACUUM ANALYZE interactions'
-        secs=$(seconds_since "$t0")
-        psql_bench -c 'CHECKPOINT'
-        row=$(psql_bench -At -c "SELECT count(*) FROM interactions WHERE workspace_id = '$WS'")
-        [[ $row == "$INTERACTIONS" ]] || die "loaded $row interactions, expected $INTERACTIONS"
-        add_fact '{}' kind=load backend=postgres what=interactions \
-            how="INSERT … SELECT generate_series + VACUUM ANALYZE" rows:="$INTERACTIONS" seconds:="$secs" \
-            rows_per_second:="$(python3 -c "print($INTERACTIONS / $secs)")"
-        log "PostgreSQL: interactions loaded in $secs s"
+        load_pg interactions "$INTERACTIONS" "INSERT … SELECT generate_series + VACUUM ANALYZE" interactions \
+            load_interactions_pg.sql -v n="$INTERACTIONS" -v customers="$CUSTOMERS"
         t0=$(now_ms)
         psql_bench -v ws="$WS" -f "$BENCH_DIR/sql/timeline_pg.sql"
         psql_bench -c 'ANALYZE interactions' -c 'ANALYZE tasks' -c 'ANALYZE deal_stage_changes'
@@ -563,7 +535,11 @@ bench_postgres() {
             rows:="$row" seconds:="$secs" rows_per_second:="$(python3 -c "print($row / $secs)")"
     fi
 
-    if suite purchases; then load_purchases_postgres; fi
+    if suite purchases; then
+        load_pg purchases "$PURCHASES" "INSERT … SELECT generate_series (+ 1–3 lines, their category rows) + VACUUM ANALYZE" \
+            "purchases purchase_items purchase_categories" load_purchases_pg.sql \
+            -v n="$PURCHASES" -v buyers="$PURCHASE_BUYERS"
+    fi
 
     if suite customers; then
         LEADS=$(psql_bench -At -c "SELECT count(*) FROM customers WHERE workspace_id = '$WS'
