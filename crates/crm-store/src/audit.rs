@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
+use crate::query::RenderedSelection;
 use crate::schema::audit_events;
 use crate::types::{Id, Json, Ts};
 use crate::{Context, Store, StoreError, per_backend};
@@ -85,6 +86,8 @@ impl NewAuditRow {
     }
 }
 
+pub(crate) static AUDIT_COLUMNS: RenderedSelection<AuditRow> = RenderedSelection::new();
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = audit_events)]
 pub(crate) struct AuditRow {
@@ -136,7 +139,7 @@ pub async fn history(
             .filter(audit_events::entity_id.eq(Id(entity_id)))
             .order(audit_events::id.desc())
             .limit(i64::from(limit) + 1)
-            .select(AuditRow::as_select())
+            .select(AUDIT_COLUMNS.as_select())
             .into_boxed();
         if let Some(before) = before {
             query = query.filter(audit_events::id.lt(Id(before)));

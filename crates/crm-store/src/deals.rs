@@ -16,12 +16,14 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use crate::audit::NewAuditRow;
-use crate::query::{Cached, Param, bind_all, keyset, like_pattern, placeholders};
+use crate::query::{Cached, Param, RenderedSelection, bind_all, keyset, like_pattern, placeholders};
 use crate::schema::{audit_events, deal_stage_changes, deals};
 use crate::types::{Id, Json, SqlUuid, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, pipelines, write_tx};
 
 pub(crate) const ENTITY: &str = "deal";
+
+pub(crate) static DEAL_COLUMNS: RenderedSelection<DealRow> = RenderedSelection::new();
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = deals)]
@@ -350,7 +352,7 @@ async fn fetch(conn: &mut Conn, ws: WorkspaceId, id: DealId, include_deleted: bo
         let query = deals::table
             .filter(deals::workspace_id.eq(Id(ws.0)))
             .filter(deals::id.eq(Id(id.0)))
-            .select(DealRow::as_select());
+            .select(DEAL_COLUMNS.as_select());
         if include_deleted {
             query.get_result(c).await
         } else {
@@ -388,7 +390,7 @@ pub async fn list(
     let rows: Vec<DealRow> = per_backend!(&mut conn, |c| {
         let mut query = deals::table
             .filter(deals::workspace_id.eq(Id(ws.0)))
-            .select(DealRow::as_select())
+            .select(DEAL_COLUMNS.as_select())
             .limit(i64::from(limit) + 1)
             .into_boxed();
         query = if filter.deleted {
@@ -672,6 +674,8 @@ pub async fn set_deleted(
     }
 }
 
+pub(crate) static STAGE_CHANGE_COLUMNS: RenderedSelection<StageChangeRow> = RenderedSelection::new();
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = deal_stage_changes)]
 pub(crate) struct StageChangeRow {
@@ -719,7 +723,7 @@ pub async fn stage_changes(
             .filter(deal_stage_changes::deal_id.eq(Id(deal.0)))
             .order(deal_stage_changes::id.desc())
             .limit(i64::from(limit) + 1)
-            .select(StageChangeRow::as_select())
+            .select(STAGE_CHANGE_COLUMNS.as_select())
             .into_boxed();
         if let Some(before) = before {
             query = query.filter(deal_stage_changes::id.lt(Id(before)));

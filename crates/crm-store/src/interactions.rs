@@ -12,13 +12,15 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
-use crate::query::{Cached, keyset, like_pattern};
+use crate::query::{Cached, RenderedSelection, keyset, like_pattern};
 use crate::schema::{audit_events, customer_stats, interactions};
 use crate::soft_delete;
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
 const ENTITY: &str = "interaction";
+
+pub(crate) static INTERACTION_COLUMNS: RenderedSelection<InteractionRow> = RenderedSelection::new();
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = interactions)]
@@ -232,7 +234,7 @@ async fn fetch(
         let query = interactions::table
             .filter(interactions::workspace_id.eq(Id(ws.0)))
             .filter(interactions::id.eq(Id(id.0)))
-            .select(InteractionRow::as_select());
+            .select(INTERACTION_COLUMNS.as_select());
         if include_deleted {
             query.get_result(c).await
         } else {
@@ -257,7 +259,7 @@ pub async fn list(
     let rows: Vec<InteractionRow> = per_backend!(&mut conn, |c| {
         let mut query = interactions::table
             .filter(interactions::workspace_id.eq(Id(ws.0)))
-            .select(InteractionRow::as_select())
+            .select(INTERACTION_COLUMNS.as_select())
             .limit(i64::from(limit) + 1)
             .into_boxed();
         query = if filter.deleted {

@@ -13,7 +13,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
 use crate::error::is_unique_violation;
-use crate::query::{Cached, keyset, like_pattern};
+use crate::query::{Cached, RenderedSelection, keyset, like_pattern};
 use crate::schema::{audit_events, lead_tags, leads};
 use crate::scoring_rules::rules_of;
 use crate::types::{Id, Json, Ts, now};
@@ -23,6 +23,8 @@ pub(crate) const ENTITY: &str = "lead";
 /// Leads rescored per transaction when the rules change: short enough not to hold the
 /// (SQLite: only) writer for long, big enough that a round trip serves many rows.
 const RESCORE_BATCH: i64 = 250;
+
+pub(crate) static LEAD_COLUMNS: RenderedSelection<LeadRow> = RenderedSelection::new();
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = leads)]
@@ -281,7 +283,7 @@ pub(crate) async fn fetch(
         let query = leads::table
             .filter(leads::workspace_id.eq(Id(ws.0)))
             .filter(leads::id.eq(Id(id.0)))
-            .select(LeadRow::as_select());
+            .select(LEAD_COLUMNS.as_select());
         if include_deleted {
             query.get_result(c).await
         } else {
@@ -306,7 +308,7 @@ pub async fn list(
     let rows: Vec<LeadRow> = per_backend!(&mut conn, |c| {
         let mut query = leads::table
             .filter(leads::workspace_id.eq(Id(ws.0)))
-            .select(LeadRow::as_select())
+            .select(LEAD_COLUMNS.as_select())
             .limit(i64::from(limit) + 1)
             .into_boxed();
         query = if filter.deleted {
@@ -559,7 +561,7 @@ pub(crate) async fn rescore_workspace(conn: &mut Conn, ws: WorkspaceId) -> Resul
             let mut query = leads::table
                 .filter(leads::workspace_id.eq(Id(ws.0)))
                 .filter(leads::deleted_at.is_null())
-                .select(LeadRow::as_select())
+                .select(LEAD_COLUMNS.as_select())
                 .order(leads::id.asc())
                 .limit(RESCORE_BATCH)
                 .into_boxed();

@@ -23,12 +23,14 @@ use uuid::Uuid;
 
 use crate::audit::{NewAuditRow, actor_columns, actor_of};
 use crate::error::is_unique_violation;
-use crate::query::keyset;
+use crate::query::{RenderedSelection, keyset};
 use crate::schema::{purchase_categories, purchase_items, purchase_refunds, purchases};
 use crate::types::{Id, Json, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
 pub const ENTITY: &str = "purchase";
+
+pub(crate) static PURCHASE_COLUMNS: RenderedSelection<PurchaseRow> = RenderedSelection::new();
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = purchases)]
@@ -55,6 +57,8 @@ pub(crate) struct PurchaseRow {
     updated_at: Ts,
 }
 
+static ITEM_COLUMNS: RenderedSelection<ItemRow> = RenderedSelection::new();
+
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = purchase_items)]
 struct ItemRow {
@@ -67,6 +71,8 @@ struct ItemRow {
     line_total_minor: i64,
     refunded_quantity: i32,
 }
+
+static REFUND_COLUMNS: RenderedSelection<RefundRow> = RenderedSelection::new();
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = purchase_refunds)]
@@ -245,14 +251,14 @@ pub(crate) async fn load(
         .filter(purchase_items::workspace_id.eq(Id(ws.0)))
         .filter(purchase_items::purchase_id.eq_any(&ids))
         .order((purchase_items::purchase_id, purchase_items::position))
-        .select(ItemRow::as_select())
+        .select(ITEM_COLUMNS.as_select())
         .load(c)
         .await)?;
     let refund_rows: Vec<RefundRow> = per_backend!(conn, |c| purchase_refunds::table
         .filter(purchase_refunds::workspace_id.eq(Id(ws.0)))
         .filter(purchase_refunds::purchase_id.eq_any(&ids))
         .order((purchase_refunds::created_at, purchase_refunds::id))
-        .select(RefundRow::as_select())
+        .select(REFUND_COLUMNS.as_select())
         .load(c)
         .await)?;
     let mut items: HashMap<Uuid, Vec<PurchaseItem>> = HashMap::new();
@@ -453,7 +459,7 @@ async fn find_by_order(conn: &mut Conn, ws: WorkspaceId, order: &str) -> Result<
     let row: Option<PurchaseRow> = per_backend!(conn, |c| purchases::table
         .filter(purchases::workspace_id.eq(Id(ws.0)))
         .filter(purchases::external_order_id.eq(order))
-        .select(PurchaseRow::as_select())
+        .select(PURCHASE_COLUMNS.as_select())
         .get_result(c)
         .await
         .optional())?;
@@ -472,7 +478,7 @@ pub(crate) async fn fetch(conn: &mut Conn, ws: WorkspaceId, id: PurchaseId) -> R
     let row: PurchaseRow = per_backend!(conn, |c| purchases::table
         .filter(purchases::workspace_id.eq(Id(ws.0)))
         .filter(purchases::id.eq(Id(id.0)))
-        .select(PurchaseRow::as_select())
+        .select(PURCHASE_COLUMNS.as_select())
         .get_result(c)
         .await)?;
     load(conn, ws, vec![row]).await?.pop().ok_or(StoreError::NotFound)
@@ -506,7 +512,7 @@ pub async fn list(
     let rows: Vec<PurchaseRow> = per_backend!(&mut conn, |c| {
         let mut query = purchases::table
             .filter(purchases::workspace_id.eq(Id(ws.0)))
-            .select(PurchaseRow::as_select())
+            .select(PURCHASE_COLUMNS.as_select())
             .limit(i64::from(limit) + 1)
             .into_boxed();
         if let Some(id) = filter.customer_id {

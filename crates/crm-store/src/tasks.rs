@@ -13,13 +13,15 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::audit::NewAuditRow;
-use crate::query::{Cached, keyset, like_pattern};
+use crate::query::{Cached, RenderedSelection, keyset, like_pattern};
 use crate::schema::{audit_events, tasks};
 use crate::soft_delete;
 use crate::types::{Id, Ts, now};
 use crate::{Conn, Context, Store, StoreError, per_backend, write_tx};
 
 const ENTITY: &str = "task";
+
+pub(crate) static TASK_COLUMNS: RenderedSelection<TaskRow> = RenderedSelection::new();
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = tasks)]
@@ -169,7 +171,7 @@ async fn fetch(conn: &mut Conn, ws: WorkspaceId, id: TaskId, include_deleted: bo
         let query = tasks::table
             .filter(tasks::workspace_id.eq(Id(ws.0)))
             .filter(tasks::id.eq(Id(id.0)))
-            .select(TaskRow::as_select());
+            .select(TASK_COLUMNS.as_select());
         if include_deleted {
             query.get_result(c).await
         } else {
@@ -198,7 +200,7 @@ pub async fn list(
     let rows: Vec<TaskRow> = per_backend!(&mut conn, |c| {
         let mut query = tasks::table
             .filter(tasks::workspace_id.eq(Id(ws.0)))
-            .select(TaskRow::as_select())
+            .select(TASK_COLUMNS.as_select())
             .limit(i64::from(limit) + 1)
             .into_boxed();
         query = if filter.deleted {

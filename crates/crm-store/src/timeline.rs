@@ -20,12 +20,12 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use crate::audit::AuditRow;
-use crate::deals::StageChangeRow;
-use crate::interactions::InteractionRow;
-use crate::purchases::PurchaseRow;
+use crate::audit::{AUDIT_COLUMNS, AuditRow};
+use crate::deals::{STAGE_CHANGE_COLUMNS, StageChangeRow};
+use crate::interactions::{INTERACTION_COLUMNS, InteractionRow};
+use crate::purchases::{PURCHASE_COLUMNS, PurchaseRow};
 use crate::schema::{audit_events, deal_stage_changes, deals, interactions, pipeline_stages, purchases, tasks};
-use crate::tasks::TaskRow;
+use crate::tasks::{TASK_COLUMNS, TaskRow};
 use crate::types::{Id, Ts};
 use crate::{Conn, Store, StoreError, per_backend};
 
@@ -87,7 +87,7 @@ async fn interactions(
             .filter(interactions::workspace_id.eq(Id(ws.0)))
             .filter(interactions::customer_id.eq(Id(customer.0)))
             .filter(interactions::deleted_at.is_null())
-            .select(InteractionRow::as_select())
+            .select(INTERACTION_COLUMNS.as_select())
             .limit(n)
             .into_boxed();
         older_than!(query, before, interactions::occurred_at, interactions::id).load(c).await
@@ -113,7 +113,7 @@ async fn tasks(
             .filter(tasks::workspace_id.eq(Id(ws.0)))
             .filter(tasks::customer_id.eq(Id(customer.0)))
             .filter(tasks::deleted_at.is_null())
-            .select(TaskRow::as_select())
+            .select(TASK_COLUMNS.as_select())
             .limit(n)
             .into_boxed();
         older_than!(query, before, tasks::created_at, tasks::id).load(c).await
@@ -138,7 +138,7 @@ async fn stage_changes(
         let query = deal_stage_changes::table
             .filter(deal_stage_changes::workspace_id.eq(Id(ws.0)))
             .filter(deal_stage_changes::customer_id.eq(Id(customer.0)))
-            .select(StageChangeRow::as_select())
+            .select(STAGE_CHANGE_COLUMNS.as_select())
             .limit(n)
             .into_boxed();
         older_than!(query, before, deal_stage_changes::at, deal_stage_changes::id).load(c).await
@@ -196,7 +196,7 @@ async fn changes(
             .filter(audit_events::workspace_id.eq(Id(ws.0)))
             .filter(audit_events::entity_type.eq("customer"))
             .filter(audit_events::entity_id.eq(Id(customer.0)))
-            .select(AuditRow::as_select())
+            .select(AUDIT_COLUMNS.as_select())
             .limit(n)
             .into_boxed();
         older_than!(query, before, audit_events::created_at, audit_events::id).load(c).await
@@ -221,7 +221,7 @@ async fn purchases(
         let query = purchases::table
             .filter(purchases::workspace_id.eq(Id(ws.0)))
             .filter(purchases::customer_id.eq(Id(customer.0)))
-            .select(PurchaseRow::as_select())
+            .select(PURCHASE_COLUMNS.as_select())
             .limit(n)
             .into_boxed();
         older_than!(query, before, purchases::occurred_at, purchases::id).load(c).await
