@@ -20,8 +20,8 @@ use crate::extract::read_body;
 use crate::replay;
 use crate::state::{AppState, RateKey, check_rate};
 
-/// The id of the current request, from `X-Request-Id` or generated; shared by the callers and
-/// audit events that carry it.
+/// The id of the current request, from `X-Request-Id` or generated; shared with the request's
+/// [`Caller`], which every handler clones.
 #[derive(Clone)]
 pub struct RequestId(pub Arc<str>);
 

@@ -7,12 +7,12 @@ pub mod jwt;
 pub mod password;
 
 use std::future::{Ready, ready};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use crm_domain::WorkspaceId;
-use crm_domain::access::{Actor, Scope};
+use crm_domain::access::{Actor, Role, Scope};
 use crm_store::Context;
 use crm_store::idempotency::KeyedRequest;
 
@@ -113,13 +113,20 @@ pub async fn authenticate(state: &AppState, req: &HttpRequest) -> Result<Option<
         return Ok(Some(Caller {
             workspace_id: claims.workspace_id,
             actor: Actor::User(claims.user_id),
-            scopes: claims.role.scopes().into(),
+            scopes: scopes_of(claims.role),
             request_id,
             idempotency_key: None,
             keyed_request: None,
         }));
     }
     Ok(None)
+}
+
+/// A role's scopes, built once per process and shared by every request of its users.
+fn scopes_of(role: Role) -> Arc<[Scope]> {
+    static SCOPES: LazyLock<Vec<(Role, Arc<[Scope]>)>> =
+        LazyLock::new(|| Role::ALL.into_iter().map(|role| (role, role.scopes().into())).collect());
+    SCOPES.iter().find(|(r, _)| *r == role).map_or_else(|| role.scopes().into(), |(_, scopes)| scopes.clone())
 }
 
 impl FromRequest for Caller {
