@@ -543,6 +543,10 @@ async fn purchases_earn_and_refunds_reverse_their_share(app: TestApp) {
     let timeline = app.admin().list_all(&format!("/v1/customers/{id}/timeline?kinds=purchase,points&limit=3")).await;
     assert_eq!(timeline.iter().filter(|e| e["kind"] == "points").count(), 8, "4 earns, 1 redemption, 3 reversals");
     assert_eq!(timeline.iter().filter(|e| e["kind"] == "purchase").count(), 5);
+    let ledger = app.admin().list_all(&format!("/v1/customers/{id}/loyalty/ledger")).await;
+    for entry in timeline.iter().filter(|e| e["kind"] == "points") {
+        assert!(ledger.contains(&entry["data"]), "the entry as the ledger lists it: {entry}");
+    }
     audit_ok(&app).await;
 }
 both_backends!(purchases_earn_and_refunds_reverse_their_share);

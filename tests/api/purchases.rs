@@ -488,6 +488,7 @@ async fn the_timeline_shows_purchases(app: TestApp) {
     assert_eq!(entries[0]["id"], p["id"]);
     assert_eq!(entries[0]["occurred_at"], "2026-11-20T14:30:00Z");
     assert_eq!(entries[0]["data"]["refunded_minor"], 100, "the purchase as it is now");
+    assert_eq!(entries[0]["data"], assert_json(app.get(&path_of(&p)).await, 200).await, "as its endpoint returns it");
     assert_eq!(entries[0]["summary"], "purchase (web, partially_refunded): 3 items, 10200 EUR (minor units)");
     let everything = app.admin().list_all(&format!("/v1/customers/{customer}/timeline")).await;
     assert!(everything.iter().any(|e| e["kind"] == "purchase"), "{everything:?}");
