@@ -1,3 +1,4 @@
 -- The forecast grouped by month, as crm-store deals::forecast sends it to SQLite (every pipeline).
 -- Binds (crm-bench query --bind): ws, from, to (days).
+-- A crm-store test keeps the statement so (UPDATE_BENCH_SQL=1 rewrites it).
 SELECT substr(r.day, 1, 7) AS period, NULLIF(r.currency_key, '') AS currency, CAST(SUM(CASE WHEN r.status = 'open' THEN r.deal_count ELSE 0 END) AS BIGINT) AS open_count, CAST(SUM(CASE WHEN r.status = 'open' THEN r.amount_minor ELSE 0 END) AS BIGINT) AS open_amount_minor, CAST(SUM(CASE WHEN r.status = 'open' THEN r.weighted_minor ELSE 0 END) AS BIGINT) AS weighted_amount_minor, CAST(SUM(CASE WHEN r.status = 'won' THEN r.deal_count ELSE 0 END) AS BIGINT) AS won_count, CAST(SUM(CASE WHEN r.status = 'won' THEN r.amount_minor ELSE 0 END) AS BIGINT) AS won_amount_minor FROM deal_rollups r WHERE r.workspace_id = ? AND r.status IN ('open', 'won') AND r.day >= ? AND r.day <= ? GROUP BY 1, 2 HAVING SUM(r.deal_count) <> 0

@@ -141,7 +141,7 @@ const RFM_SCORED: &str = "WITH agg AS ( \
          1 + 5 * (RANK() OVER (ORDER BY revenue) - 1) / COUNT(*) OVER () AS m \
        FROM agg WHERE {LIVE}) ";
 
-fn rfm_sql(tail: &str, postgres: bool) -> String {
+pub(crate) fn rfm_sql(tail: &str, postgres: bool) -> String {
     let scored = RFM_SCORED.replace("{ORDER}", ORDER).replace("{LIVE}", &live("agg", postgres));
     placeholders(&format!("{scored}{tail}"), postgres)
 }
@@ -173,12 +173,12 @@ const RFM_COLUMNS: &str = "SELECT customer_id, last_at, orders, CAST(revenue AS 
 
 /// The RFM page's statement, `filter` being empty or ` WHERE …` (binds: `rfm_params`, the
 /// filter's, the limit).
-fn rfm_page_sql(filter: &str, postgres: bool) -> String {
+pub(crate) fn rfm_page_sql(filter: &str, postgres: bool) -> String {
     rfm_sql(&format!("{RFM_COLUMNS}{filter} ORDER BY customer_id LIMIT ?"), postgres)
 }
 
 /// Customers, orders and revenue per score triple (binds: `rfm_params`).
-const RFM_CELLS: &str = "SELECT CAST(r AS BIGINT) AS r, CAST(f AS BIGINT) AS f, CAST(m AS BIGINT) AS m, \
+pub(crate) const RFM_CELLS: &str = "SELECT CAST(r AS BIGINT) AS r, CAST(f AS BIGINT) AS f, CAST(m AS BIGINT) AS m, \
      COUNT(*) AS customers, CAST(SUM(orders) AS BIGINT) AS orders, \
      CAST(SUM(revenue) AS BIGINT) AS revenue FROM scored GROUP BY r, f, m";
 
@@ -350,7 +350,7 @@ const IN_WINDOW: &str = "{T}.workspace_id = ? AND {T}.currency = ? AND {T}.occur
 
 /// The statement of `purchase_stats` (binds: workspace, currency, start, end twice, then the
 /// workspace for each live check).
-fn purchase_stats_sql(group_by: PurchaseGroup, postgres: bool) -> String {
+pub(crate) fn purchase_stats_sql(group_by: PurchaseGroup, postgres: bool) -> String {
     let in_window = |table: &str| IN_WINDOW.replace("{T}", table);
     // Orders per customer and key (o) and per customer (t, for the totals: each order and
     // customer once whatever the grouping), read from indexes in (…, customer) order so the
@@ -443,55 +443,4 @@ pub async fn purchase_stats(
     // Key order on both databases, lines without a category last.
     groups.sort_by(|a, b| (a.key.is_none(), &a.key).cmp(&(b.key.is_none(), &b.key)));
     Ok(PurchaseStats { group_by, from, to, currency, rows: groups, totals })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use std::path::Path;
-
-    use super::*;
-
-    /// The bench's references (`bench/sql/<op>_sqlite.sql`, `bench/pgbench/<op>.sql`) run the
-    /// statements this module sends, their one `WITH …` line each, with pgbench's binds named.
-    /// `UPDATE_BENCH_SQL=1` rewrites that line.
-    #[test]
-    fn the_bench_references_run_the_statements_sent() {
-        let window = ["ws", "currency", "start", "end"];
-        let stats_binds: Vec<&str> = window.iter().chain(&window).chain(&["ws", "ws"]).copied().collect();
-        type Statement = fn(bool) -> String;
-        let statements: [(&str, Statement, Vec<&str>); 5] = [
-            ("rfm_page", |pg| rfm_page_sql("", pg), vec!["ws", "currency", "as_of", "ws", "limit"]),
-            ("rfm_summary", |pg| rfm_sql(RFM_CELLS, pg), vec!["ws", "currency", "as_of", "ws"]),
-            ("purchases_month", |pg| purchase_stats_sql(PurchaseGroup::Month, pg), stats_binds.clone()),
-            ("purchases_category", |pg| purchase_stats_sql(PurchaseGroup::Category, pg), stats_binds.clone()),
-            ("purchases_channel", |pg| purchase_stats_sql(PurchaseGroup::Channel, pg), stats_binds),
-        ];
-        let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench");
-        let update = std::env::var("UPDATE_BENCH_SQL").is_ok_and(|v| v == "1");
-        for (op, sql, binds) in statements {
-            let sqlite = (bench.join(format!("sql/{op}_sqlite.sql")), sql(false));
-            let mut named = sql(true);
-            for (i, bind) in binds.iter().enumerate().rev() {
-                named = named.replace(&format!("${}", i + 1), &format!(":{bind}"));
-            }
-            for (path, statement) in [sqlite, (bench.join(format!("pgbench/{op}.sql")), format!("{named};"))] {
-                let text = std::fs::read_to_string(&path).expect("a bench reference file");
-                let mut lines: Vec<&str> = text.lines().collect();
-                let line = lines.iter().position(|l| l.starts_with("WITH ")).expect("a WITH line");
-                if update {
-                    lines[line] = &statement;
-                    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-                } else {
-                    assert_eq!(
-                        lines[line],
-                        statement,
-                        "{} is stale: UPDATE_BENCH_SQL=1 cargo test -p crm-store",
-                        path.display()
-                    );
-                }
-            }
-        }
-    }
 }

@@ -953,6 +953,23 @@ struct StageSumRow {
     weighted_minor: i64,
 }
 
+/// The board's counts and sums per open stage and currency, summed from the rollups of the
+/// pipeline's open deals, a few rows per stage (binds: workspace, pipeline, the owner if
+/// `by_owner`).
+pub(crate) fn board_sql(by_owner: bool, postgres: bool) -> String {
+    let owner = if by_owner { " AND r.owner_key = ?" } else { "" };
+    // Deals without a currency last, on both databases.
+    let sql = format!(
+        "SELECT r.stage_id AS stage_id, NULLIF(r.currency_key, '') AS currency, \
+         CAST(SUM(r.deal_count) AS BIGINT) AS deal_count, CAST(SUM(r.amount_minor) AS BIGINT) AS amount_minor, \
+         CAST(SUM(r.weighted_minor) AS BIGINT) AS weighted_minor \
+         FROM deal_rollups r WHERE r.workspace_id = ? AND r.pipeline_id = ? AND r.status = 'open'{owner} \
+         GROUP BY r.stage_id, r.currency_key HAVING SUM(r.deal_count) <> 0 \
+         ORDER BY CASE WHEN r.currency_key = '' THEN 1 ELSE 0 END, r.currency_key"
+    );
+    placeholders(&sql, postgres)
+}
+
 /// The open stages of a pipeline with their counts and sums per currency (one grouped query)
 /// and their first `limit` open deals, most recently updated first.
 pub async fn board(
@@ -965,24 +982,9 @@ pub async fn board(
     let mut conn = store.read().await?;
     let pipeline = pipelines::fetch(&mut conn, ws, pipeline).await?;
     let postgres = !matches!(conn, Conn::Sqlite(_));
-    // Summed from the rollups of the pipeline's open deals, a few rows per stage.
-    let mut sql = String::from(
-        "SELECT r.stage_id AS stage_id, NULLIF(r.currency_key, '') AS currency, \
-         CAST(SUM(r.deal_count) AS BIGINT) AS deal_count, CAST(SUM(r.amount_minor) AS BIGINT) AS amount_minor, \
-         CAST(SUM(r.weighted_minor) AS BIGINT) AS weighted_minor \
-         FROM deal_rollups r WHERE r.workspace_id = ? AND r.pipeline_id = ? AND r.status = 'open'",
-    );
+    let sql = board_sql(owner.is_some(), postgres);
     let mut params = vec![Param::Id(Id(ws.0)), Param::Id(Id(pipeline.id.0))];
-    if let Some(owner) = owner {
-        sql.push_str(" AND r.owner_key = ?");
-        params.push(Param::Text(owner.0.hyphenated().to_string()));
-    }
-    // Deals without a currency last, on both databases.
-    sql.push_str(
-        " GROUP BY r.stage_id, r.currency_key HAVING SUM(r.deal_count) <> 0 \
-         ORDER BY CASE WHEN r.currency_key = '' THEN 1 ELSE 0 END, r.currency_key",
-    );
-    let sql = placeholders(&sql, postgres);
+    params.extend(owner.map(|owner| Param::Text(owner.0.hyphenated().to_string())));
     let sums: Vec<StageSumRow> =
         per_backend!(&mut conn, |c| bind_all(diesel::sql_query(sql.clone()).into_boxed(), &params).load(c).await)?;
     drop(conn);
@@ -1055,27 +1057,7 @@ pub async fn forecast(
         pipelines::fetch(&mut conn, ws, id).await?;
     }
     let postgres = !matches!(conn, Conn::Sqlite(_));
-    // Summed from the rollups: their `day` is the close date of open deals and the UTC day of
-    // `closed_at` of won ones, so the range applies per day exactly as on the deals.
-    let period = match group_by {
-        ForecastGroup::Month => "substr(r.day, 1, 7)",
-        ForecastGroup::Owner => "NULLIF(r.owner_key, '')",
-    };
-    let in_pipeline = if pipeline.is_some() { " AND r.pipeline_id = ?" } else { "" };
-    let open = "CASE WHEN r.status = 'open'";
-    let won = "CASE WHEN r.status = 'won'";
-    let sql = format!(
-        "SELECT {period} AS period, NULLIF(r.currency_key, '') AS currency, \
-         CAST(SUM({open} THEN r.deal_count ELSE 0 END) AS BIGINT) AS open_count, \
-         CAST(SUM({open} THEN r.amount_minor ELSE 0 END) AS BIGINT) AS open_amount_minor, \
-         CAST(SUM({open} THEN r.weighted_minor ELSE 0 END) AS BIGINT) AS weighted_amount_minor, \
-         CAST(SUM({won} THEN r.deal_count ELSE 0 END) AS BIGINT) AS won_count, \
-         CAST(SUM({won} THEN r.amount_minor ELSE 0 END) AS BIGINT) AS won_amount_minor \
-         FROM deal_rollups r \
-         WHERE r.workspace_id = ? AND r.status IN ('open', 'won') AND r.day >= ? AND r.day <= ?{in_pipeline} \
-         GROUP BY 1, 2 HAVING SUM(r.deal_count) <> 0"
-    );
-    let sql = placeholders(&sql, postgres);
+    let sql = forecast_sql(group_by, pipeline.is_some(), postgres);
     let day = |d: NaiveDate| Param::Text(d.format("%Y-%m-%d").to_string());
     let mut params = vec![Param::Id(Id(ws.0)), day(from), day(to)];
     params.extend(pipeline.map(|p| Param::Id(Id(p.0))));
@@ -1103,4 +1085,29 @@ pub async fn forecast(
         ))
     });
     Ok(Forecast { group_by, from, to, rows })
+}
+
+/// The forecast's statement (binds: workspace, first and last day, the pipeline if
+/// `in_pipeline`). Summed from the rollups: their `day` is the close date of open deals and the
+/// UTC day of `closed_at` of won ones, so the range applies per day exactly as on the deals.
+pub(crate) fn forecast_sql(group_by: ForecastGroup, in_pipeline: bool, postgres: bool) -> String {
+    let period = match group_by {
+        ForecastGroup::Month => "substr(r.day, 1, 7)",
+        ForecastGroup::Owner => "NULLIF(r.owner_key, '')",
+    };
+    let in_pipeline = if in_pipeline { " AND r.pipeline_id = ?" } else { "" };
+    let open = "CASE WHEN r.status = 'open'";
+    let won = "CASE WHEN r.status = 'won'";
+    let sql = format!(
+        "SELECT {period} AS period, NULLIF(r.currency_key, '') AS currency, \
+         CAST(SUM({open} THEN r.deal_count ELSE 0 END) AS BIGINT) AS open_count, \
+         CAST(SUM({open} THEN r.amount_minor ELSE 0 END) AS BIGINT) AS open_amount_minor, \
+         CAST(SUM({open} THEN r.weighted_minor ELSE 0 END) AS BIGINT) AS weighted_amount_minor, \
+         CAST(SUM({won} THEN r.deal_count ELSE 0 END) AS BIGINT) AS won_count, \
+         CAST(SUM({won} THEN r.amount_minor ELSE 0 END) AS BIGINT) AS won_amount_minor \
+         FROM deal_rollups r \
+         WHERE r.workspace_id = ? AND r.status IN ('open', 'won') AND r.day >= ? AND r.day <= ?{in_pipeline} \
+         GROUP BY 1, 2 HAVING SUM(r.deal_count) <> 0"
+    );
+    placeholders(&sql, postgres)
 }

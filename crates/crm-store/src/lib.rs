@@ -8,6 +8,8 @@
 pub mod analytics;
 pub mod api_keys;
 pub mod audit;
+#[cfg(test)]
+mod bench_references;
 pub mod conversion;
 pub mod coupons;
 pub mod customers;
