@@ -27,8 +27,14 @@ fn random(len: usize) -> String {
     rand::rng().sample_iter(&Alphanumeric).take(len).map(char::from).collect()
 }
 
+/// The SHA-256 of a key's text: what the cache is keyed by.
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// The digest as the store keeps it.
 pub fn hash(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    hex::encode(digest(key))
 }
 
 /// A new key: the full text to show once, and what the store keeps.
@@ -79,7 +85,7 @@ impl ApiKeyCache {
         if !presented.starts_with("crm_") || presented.len() > 100 {
             return Err(unauthorized());
         }
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let digest = digest(presented);
         // The common case, a fresh entry not due for `last_used_at`, takes only the read lock.
         let (fresh, touched) = self
             .entries
@@ -94,7 +100,7 @@ impl ApiKeyCache {
             Some(key) => (key, None),
             None => {
                 let (workspace_id, key) =
-                    crm_store::api_keys::find_by_hash(store, &hex::encode(digest)).await?.ok_or_else(unauthorized)?;
+                    crm_store::api_keys::find_by_hash(store, &hash(presented)).await?.ok_or_else(unauthorized)?;
                 (VerifiedKey::new(workspace_id, key), Some(Instant::now()))
             }
         };
