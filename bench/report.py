@@ -309,6 +309,8 @@ def report(facts_path, out_dir, name="latest"):
     process_row("RSS idle (MB)", "rss_idle_mb", 50, "MB")
     process_row("RSS under load, max over all runs (MB)", "rss_load_mb", 250, "MB")
     process_row("start to ready, median of 3 (ms)", "ready_ms", 200, "ms")
+    process_rows.append({"figure": "HTTP workers (the service's default for the database)",
+                         **{b: procs.get(b, {}).get("workers") for b in BACKENDS}, "target": "–", "met": None})
     size = binary.get("size_mb")
     process_rows.append({"figure": "release binary (MB)", "postgres": size, "sqlite": size, "target": "< 40 MB",
                          "met": None if size is None else size < 40})

@@ -188,6 +188,8 @@ stop_crm() {
     local i
     for i in $(seq 50); do port_busy || return 0; sleep 0.1; done
 }
+# The service's HTTP worker threads (actix-server names them "actix-server worker N").
+http_workers() { grep -lx 'actix-server wo' /proc/"$1"/task/*/comm | wc -l; }
 rss_mb() { ps -o rss= -p "$1" | awk '{printf "%.1f", $1 / 1024}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # The resident peak since the last reset_peak_rss (proc(5): VmHWM; clear_refs 5 resets it).
@@ -333,7 +335,7 @@ finish_backend() {
         add_fact '{}' kind=list_page backend="$BACKEND" leads:="$LEADS" page:="$DEEP_PAGE" position:="$CURSOR_POSITION"
     fi
     add_fact '{}' kind=process backend="$BACKEND" ready_ms:="$READY_MS" rss_idle_mb:="$RSS_IDLE_MB" \
-        rss_load_mb:="$RSS_LOAD_MB"
+        rss_load_mb:="$RSS_LOAD_MB" workers:="$(http_workers "$CRM_PID")"
     stop_crm
 }
 

@@ -82,7 +82,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let config = Config::from_env()?;
             let app = Application::build(config.clone()).await?;
-            log::info!("listening on {} (port {})", config.bind, app.port());
+            log::info!(
+                "listening on {} (port {}) with {} HTTP worker(s), {} database connection(s) per pool",
+                config.bind,
+                app.port(),
+                config.workers,
+                config.pool_size
+            );
             app.run_until_stopped().await?;
         }
         Command::Migrate => {

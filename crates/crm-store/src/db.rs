@@ -82,6 +82,29 @@ impl Backend {
     }
 }
 
+/// Whether a `postgres://` URL names a server on this machine (localhost, a loopback address or
+/// a Unix socket), whose processes then share the service's cores. A URL that cannot be parsed
+/// or names no host is not local: connecting reports what is wrong with it.
+pub fn postgres_is_local(url: &str) -> bool {
+    use tokio_postgres::config::Host;
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else {
+        return false;
+    };
+    let local_host = |host: &Host| match host {
+        Host::Tcp(name) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    };
+    // The addresses, when given, are what is connected to; the host names are then only names.
+    match config.get_hostaddrs() {
+        [] => !config.get_hosts().is_empty() && config.get_hosts().iter().all(local_host),
+        addrs => addrs.iter().all(|ip| ip.is_loopback()),
+    }
+}
+
 /// The file path of a `sqlite://` URL.
 pub(crate) fn sqlite_path(url: &str) -> &str {
     url.trim_start_matches("sqlite://")
@@ -426,6 +449,31 @@ mod tests {
     use diesel::sql_types::BigInt;
 
     use super::*;
+
+    #[test]
+    fn postgres_is_local_for_loopback_and_sockets_only() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432/crm",
+            "postgres://postgres@localhost/crm",
+            "postgresql://u:p@[::1]:5433/crm",
+            "postgres://u@127.0.0.2/crm",
+            "postgresql://u@%2Fvar%2Frun%2Fpostgresql/crm",
+            "postgres://u@db.example.com/crm?hostaddr=127.0.0.1",
+        ] {
+            assert!(postgres_is_local(url), "{url}");
+        }
+        for url in [
+            "postgres://postgres@db.example.com:5432/crm",
+            "postgres://u@10.0.0.5/crm",
+            "postgres://u@localhost,db.example.com/crm",
+            "postgres://u@localhost/crm?hostaddr=10.0.0.5",
+            "postgres:///crm",
+            "sqlite://crm.db",
+            "postgres://u@[not an address/crm",
+        ] {
+            assert!(!postgres_is_local(url), "{url}");
+        }
+    }
 
     async fn count(conn: &mut SqliteConn) -> i64 {
         conn.spawn_blocking(|c| {

@@ -44,7 +44,7 @@ use crm_domain::WorkspaceId;
 use crm_domain::access::Actor;
 use diesel_async::RunQueryDsl;
 
-pub use db::{Backend, Conn, DbPool, SharedReads};
+pub use db::{Backend, Conn, DbPool, SharedReads, postgres_is_local};
 pub use error::StoreError;
 pub use migrations::run_migrations;
 
