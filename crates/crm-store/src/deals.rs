@@ -979,7 +979,8 @@ pub async fn board(
     owner: Option<UserId>,
     limit: u32,
 ) -> Result<Board, StoreError> {
-    let mut conn = store.read().await?;
+    // The sums read every open deal of the pipeline: a long read (see `Store::read_pooled`).
+    let mut conn = store.read_pooled().await?;
     let pipeline = pipelines::fetch(&mut conn, ws, pipeline).await?;
     let postgres = !matches!(conn, Conn::Sqlite(_));
     let sql = board_sql(owner.is_some(), postgres);
@@ -1052,7 +1053,8 @@ pub async fn forecast(
     (from, to): (NaiveDate, NaiveDate),
     group_by: ForecastGroup,
 ) -> Result<Forecast, StoreError> {
-    let mut conn = store.read().await?;
+    // It reads every deal of the range: a long read (see `Store::read_pooled`).
+    let mut conn = store.read_pooled().await?;
     if let Some(id) = pipeline {
         pipelines::fetch(&mut conn, ws, id).await?;
     }
