@@ -34,16 +34,17 @@ fn cores() -> usize {
 }
 
 /// HTTP workers when `CRM_WORKERS` is not set: one per core, but half the cores (rounded up)
-/// when PostgreSQL runs on this machine. Its backends then need the same cores, and each worker
-/// reads through one pipelined connection: measured on 2 cores, one worker answered 1.6× the
-/// lookups of two, at half the CPU per request, as it kept many reads in flight where two
-/// workers each went idle and were woken for every few.
+/// when the PostgreSQL URL is local. Its backends then share the service's cores, and each worker
+/// reads through one pipelined connection: measured on 2 cores (the only size measured), one
+/// worker answered 1.6× the lookups of two at half the CPU per request, as it kept many reads in
+/// flight where two workers each went idle and were woken for every few. A heuristic: a local
+/// proxy to a remote server looks local, a database container on this machine does not.
 fn default_workers(database_url: &str, cores: usize) -> usize {
     if crm_store::postgres_is_local(database_url) { cores.div_ceil(2) } else { cores }
 }
 
 /// Connections per pool when `CRM_DB_POOL_SIZE` is not set: 4 per worker thread, and 8 for a
-/// single worker, so that one worker still commits as many writes at once as two.
+/// single worker, so that on PostgreSQL one worker still commits as many writes at once as two.
 fn default_pool_size(workers: usize) -> usize {
     if workers == 1 { 8 } else { 4 }
 }

@@ -92,8 +92,7 @@ pub fn postgres_is_local(url: &str) -> bool {
     };
     let local_host = |host: &Host| match host {
         Host::Tcp(name) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
         }
         #[cfg(unix)]
         Host::Unix(_) => true,

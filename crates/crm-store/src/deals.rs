@@ -979,7 +979,8 @@ pub async fn board(
     owner: Option<UserId>,
     limit: u32,
 ) -> Result<Board, StoreError> {
-    // The sums read every open deal of the pipeline: a long read (see `Store::read_pooled`).
+    // The sums group the pipeline's rollups in one statement of several milliseconds, which on
+    // the shared connection would hold up the thread's other reads; the cards below are short.
     let mut conn = store.read_pooled().await?;
     let pipeline = pipelines::fetch(&mut conn, ws, pipeline).await?;
     let postgres = !matches!(conn, Conn::Sqlite(_));

@@ -123,26 +123,33 @@ impl Store {
                 Err(e) => log::warn!("shared read connection unavailable, using the pool: {e}"),
             }
         }
-        if let Some(replica) = &self.replica {
-            match replica.get().await {
-                Ok(conn) => return Ok(conn),
-                Err(e) => log::warn!("replica unavailable, reading from the primary: {e}"),
-            }
-        }
-        self.reader.get().await
+        self.replica_or(&self.reader).await
     }
 
-    /// A pooled connection for long reads (analytics): the replica when one answers, else the
-    /// primary's pool for long reads; never the shared pipelined connection, where a query of a
-    /// second would hold up every other read of its thread.
+    /// A connection of its own for a lag-tolerant read of several queries in a row (a timeline
+    /// page): the replica when one answers, else this thread's pool. On the shared pipelined
+    /// connection each query would wait behind every other read of the thread, all of them on
+    /// one PostgreSQL backend.
+    pub async fn read_several(&self) -> Result<Conn, StoreError> {
+        self.replica_or(&self.reader).await
+    }
+
+    /// A pooled connection for long reads (analytics, the forecast, the board's sums): the
+    /// replica when one answers, else the primary's pool for long reads; never the shared
+    /// pipelined connection, where a query of a second would hold up every other read of its
+    /// thread.
     pub async fn read_pooled(&self) -> Result<Conn, StoreError> {
+        self.replica_or(self.long_reads.as_ref().unwrap_or(&self.reader)).await
+    }
+
+    async fn replica_or(&self, primary: &DbPool) -> Result<Conn, StoreError> {
         if let Some(replica) = &self.replica {
             match replica.get().await {
                 Ok(conn) => return Ok(conn),
                 Err(e) => log::warn!("replica unavailable, reading from the primary: {e}"),
             }
         }
-        self.long_reads.as_ref().unwrap_or(&self.reader).get().await
+        primary.get().await
     }
 
     /// Round-trips a query to the primary, for `/readyz`.

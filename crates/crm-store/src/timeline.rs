@@ -51,8 +51,8 @@ pub async fn page(
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: u32,
 ) -> Result<Vec<TimelineEntry>, StoreError> {
-    // Up to six range reads of 51 rows, one after the other: a long read (see `Store::read_pooled`).
-    let mut conn = store.read_pooled().await?;
+    // Up to six range reads of `limit + 1` rows, one after the other.
+    let mut conn = store.read_several().await?;
     let before = before.map(|(t, u)| (Ts(t), Id(u)));
     let n = i64::from(limit) + 1;
     let mut sources = Vec::with_capacity(kinds.len());
