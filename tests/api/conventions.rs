@@ -159,6 +159,21 @@ async fn bad_paths_and_methods_are_problems(app: TestApp) {
         assert_eq!(header(response.headers(), "allow").as_deref(), Some(allow), "OPTIONS {path}");
         assert_problem(response, 405, "method_not_allowed").await;
     }
+    // Also when a templated route of that method would take it (`PATCH /deals/{id}`).
+    let order = "/v1/pipelines/01936f3e-8a5c-7d2e-9b1a-2f4c6d8e0a1b/stages/order";
+    for (method, path, allow) in [
+        (Method::PATCH, "/v1/deals/forecast", "GET"),
+        (Method::DELETE, "/v1/deals/forecast", "GET"),
+        (Method::PATCH, order, "PUT"),
+    ] {
+        let response = send(app.request(method.clone(), path).json(&json!({}))).await;
+        assert_eq!(header(response.headers(), "allow").as_deref(), Some(allow), "{method} {path}");
+        assert_problem(response, 405, "method_not_allowed").await;
+    }
+
+    // An empty id is no route at all, not a 405 that names the method it refused.
+    let response = send(app.request(Method::POST, "/v1/leads//convert").json(&json!({}))).await;
+    assert_problem(response, 404, "not_found").await;
 }
 both_backends!(bad_paths_and_methods_are_problems);
 

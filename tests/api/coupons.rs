@@ -335,7 +335,7 @@ async fn every_refusal_of_validate_and_redeem(app: TestApp) {
     let response = app.post_json("/v1/coupons/ONCE/validate", &validate_extra).await;
     assert_field_error(response, "external_order_id", "unknown_field").await;
     let keyless = app.post_json("/v1/coupons/ONCE/redeem", &order(&taras)).await;
-    assert_problem(keyless, 428, "idempotency_key_required").await;
+    assert_problem(keyless, 400, "idempotency_key_required").await;
     let bad_key =
         app.request(Method::POST, "/v1/coupons/ONCE/redeem").header("Idempotency-Key", "").json(&order(&taras));
     assert_problem(send(bad_key).await, 400, "invalid_header").await;

@@ -218,6 +218,13 @@ async fn stale_if_match_is_a_version_mismatch(app: TestApp) {
     assert_eq!(assert_json(first, 200).await["version"], 2);
     let stale = patch_if_match(&app, &path, "\"1\"", &json!({"first_name": "Oksana"})).await;
     assert_problem(stale, 412, "version_mismatch").await;
+    // A change that could never succeed is refused as such, stale or not (RFC 9110 §13.2.1).
+    let stale_and_invalid = patch_if_match(&app, &path, "\"1\"", &json!({"email": "not an email"})).await;
+    assert_problem(stale_and_invalid, 422, "validation_failed").await;
+    for bad in ["W/W/\"2\"", "\"2", "+2", "9999999999999999999", "\"0\""] {
+        let response = patch_if_match(&app, &path, bad, &json!({"first_name": "Oksana"})).await;
+        assert_problem(response, 400, "invalid_header").await;
+    }
     let current = patch_if_match(&app, &path, "\"2\"", &json!({"first_name": "Oksana"})).await;
     assert_eq!(assert_json(current, 200).await["first_name"], "Oksana");
     let fetched = assert_json(app.get(&path).await, 200).await;

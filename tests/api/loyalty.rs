@@ -240,7 +240,7 @@ async fn adjustments_reject_bad_input(app: TestApp) {
     let missing = format!("/v1/customers/{}/loyalty/adjust", uuid::Uuid::now_v7());
     assert_problem(app.post_keyed(&missing, &ok).await, 404, "not_found").await;
     assert_problem(app.post_keyed("/v1/customers/nope/loyalty/adjust", &ok).await, 400, "invalid_parameter").await;
-    assert_problem(app.post_json(&path, &ok).await, 428, "idempotency_key_required").await;
+    assert_problem(app.post_json(&path, &ok).await, 400, "idempotency_key_required").await;
     assert_problem(app.get("/v1/customers/nope/loyalty").await, 400, "invalid_parameter").await;
     assert_problem(app.get(&format!("/v1/customers/{}/loyalty", uuid::Uuid::now_v7())).await, 404, "not_found").await;
     let malformed = send(app.request(Method::POST, &path).header("content-type", "application/json").body("{")).await;
@@ -311,7 +311,7 @@ async fn redeeming_needs_a_key_and_replays(app: TestApp) {
     let id = customer(&app).await;
     adjust(&app, &id, &json!({"points": 100, "reason": "start"})).await;
     let path = format!("/v1/customers/{id}/loyalty/redeem");
-    assert_problem(app.post_json(&path, &json!({"points": 10})).await, 428, "idempotency_key_required").await;
+    assert_problem(app.post_json(&path, &json!({"points": 10})).await, 400, "idempotency_key_required").await;
 
     let first = redeem(&app, &id, "r-1", &json!({"points": 40, "reason": "Voucher"})).await;
     let location = header(first.headers(), "location");

@@ -62,7 +62,7 @@ error_codes! {
     RewardOutOfStock => (StatusCode::CONFLICT, "reward_out_of_stock", "The reward is out of stock"),
     IdempotencyKeyInUse => (StatusCode::CONFLICT, "idempotency_key_in_use", "A request with this idempotency key is still running"),
     VersionMismatch => (StatusCode::PRECONDITION_FAILED, "version_mismatch", "The record has changed since that version"),
-    IdempotencyKeyRequired => (StatusCode::PRECONDITION_REQUIRED, "idempotency_key_required", "This request needs an Idempotency-Key header"),
+    IdempotencyKeyRequired => (StatusCode::BAD_REQUEST, "idempotency_key_required", "This request needs an Idempotency-Key header"),
     PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body is too large"),
     UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "The body must be JSON"),
     ValidationFailed => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The input is invalid"),

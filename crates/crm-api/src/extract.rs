@@ -140,25 +140,42 @@ impl FromRequest for IfMatch {
     }
 }
 
+/// What `If-Match` may be: `*`, or a version as `"3"`, `W/"3"` or `3`, of at most 18 digits so
+/// that it fits an i64. The spec publishes it as the header's pattern; [`if_match_version`]
+/// reads exactly these.
+pub const IF_MATCH_PATTERN: &str = r#"^(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))$"#;
+
+/// `Some(None)` for `*`, `Some(Some(version))` for an ETag, `None` for anything else.
+fn if_match_version(raw: &str) -> Option<Option<i64>> {
+    if raw == "*" {
+        return Some(None);
+    }
+    let tag = raw.strip_prefix("W/").unwrap_or(raw);
+    let digits = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).unwrap_or(tag);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().map(Some)
+}
+
 /// The version `If-Match` names, refusing versions below `min` (records start at 1; a
 /// setting never saved reads as version 0).
 pub fn if_match_at_least(req: &HttpRequest, min: i64) -> Result<Option<i64>, ApiError> {
     let Some(value) = req.headers().get(header::IF_MATCH) else {
         return Ok(None);
     };
-    let raw = value.to_str().unwrap_or_default().trim();
-    if raw == "*" {
-        return Ok(None);
-    }
-    match raw.trim_start_matches("W/").trim_matches('"').parse::<i64>().ok().filter(|v| *v >= min) {
-        Some(v) => Ok(Some(v)),
+    match if_match_version(value.to_str().unwrap_or_default().trim()) {
+        Some(Some(v)) if v < min => {
+            Err(ApiError::new(ErrorCode::InvalidHeader, format!("If-Match names no version below {min}")))
+        }
+        Some(version) => Ok(version),
         None => Err(ApiError::new(ErrorCode::InvalidHeader, "If-Match must be an ETag this API sent, such as \"3\"")),
     }
 }
 
-/// 428 `idempotency_key_required` unless the request carries an `Idempotency-Key` (which the
-/// idempotency middleware has already checked and claimed): for writes a blind retry must never
-/// repeat, such as spending points or using a coupon.
+/// 400 `idempotency_key_required` (the status the IETF Idempotency-Key draft gives) unless the
+/// request carries an `Idempotency-Key` (which the idempotency middleware has already checked and
+/// claimed): for writes a blind retry must never repeat, such as spending points or using a coupon.
 pub fn require_idempotency_key(req: &HttpRequest, detail: &str) -> Result<(), ApiError> {
     if req.headers().contains_key("idempotency-key") {
         Ok(())
@@ -184,6 +201,52 @@ where
 
 /// Maps actix's own path-extractor errors (such as a malformed UUID) to problem+json.
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default()
-        .error_handler(|e, _| ApiError::parameter("id", format!("not a valid identifier: {e}")).into())
+    web::PathConfig::default().error_handler(|e, req| match crate::startup::literal_route_of_other_methods(req) {
+        Some(response) => actix_web::error::InternalError::from_response(e, response).into(),
+        None => ApiError::parameter("id", format!("not a valid identifier: {e}")).into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn if_match_reads_exactly_what_its_pattern_allows() {
+        let pattern = regex::Regex::new(IF_MATCH_PATTERN).unwrap();
+        let samples = [
+            "*",
+            "3",
+            "\"3\"",
+            "W/\"3\"",
+            "W/3",
+            "0",
+            "\"000\"",
+            "999999999999999999",
+            "\"999999999999999999\"",
+            "9999999999999999999",
+            "\"3",
+            "3\"",
+            "W/W/\"3\"",
+            "w/\"3\"",
+            "\"\"",
+            "",
+            "+3",
+            "-3",
+            "\"3\"\"",
+            "W/",
+            "**",
+            " 3",
+            "\"3 \"",
+            "3a",
+            "\"0x3\"",
+            "W/\"\"",
+        ];
+        for raw in samples {
+            assert_eq!(if_match_version(raw).is_some(), pattern.is_match(raw), "{raw:?}");
+        }
+        assert_eq!(if_match_version("W/\"42\""), Some(Some(42)));
+        assert_eq!(if_match_version("*"), Some(None));
+    }
 }

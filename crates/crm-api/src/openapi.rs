@@ -2,15 +2,17 @@
 //! what every operation shares (problem responses, `Idempotency-Key`, `If-Match`).
 
 use actix_web::App;
-use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn};
+use crm_domain::page::MAX_LIMIT;
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, Required};
 use utoipa::{Modify, OpenApi as _, ToSchema};
 use utoipa_actix_web::AppExt;
 
 use crate::error::{ErrorCode, Problem};
+use crate::extract::IF_MATCH_PATTERN;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -81,17 +83,41 @@ pub fn merge_patch_of<T: ToSchema>() -> RefOr<Schema> {
     let RefOr::T(Schema::Object(mut object)) = T::schema() else {
         return T::schema();
     };
+    let mut referenced = Vec::new();
+    T::schemas(&mut referenced);
     object.required.clear();
     for property in object.properties.values_mut() {
-        let nullable =
-            OneOfBuilder::new().item(property.clone()).item(ObjectBuilder::new().schema_type(Type::Null)).build();
-        *property = RefOr::T(Schema::OneOf(nullable));
+        let null = ObjectBuilder::new().schema_type(Type::Null);
+        *property = if is_object(property, &referenced) {
+            // Merge patches nest: `{"address": {"city": null}}` clears the city alone, so any
+            // object is a valid patch of an object field.
+            let partial = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some("A merge patch of the field's object: `null` members are cleared"));
+            RefOr::T(Schema::AnyOf(AnyOfBuilder::new().item(property.clone()).item(partial).item(null).build()))
+        } else {
+            RefOr::T(Schema::OneOf(OneOfBuilder::new().item(property.clone()).item(null).build()))
+        };
     }
     object.description = Some(format!(
         "A JSON Merge Patch (RFC 7396) of `{}`: absent fields stay as they are, `null` clears a field.",
         T::name()
     ));
     RefOr::T(Schema::Object(object))
+}
+
+/// Whether a property holds a JSON object (a struct or a map), seen through references and
+/// `Option`'s one-of-null.
+fn is_object(schema: &RefOr<Schema>, referenced: &[(String, RefOr<Schema>)]) -> bool {
+    match schema {
+        RefOr::Ref(r) => {
+            let name = r.ref_location.rsplit('/').next().unwrap_or_default();
+            referenced.iter().any(|(n, s)| n == name && is_object(s, referenced))
+        }
+        RefOr::T(Schema::Object(o)) => o.schema_type == SchemaType::Type(Type::Object),
+        RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter().any(|s| is_object(s, referenced)),
+        RefOr::T(_) => false,
+    }
 }
 
 /// Declares a documentation-only type whose schema is the merge patch of another.
@@ -122,20 +148,26 @@ fn problem_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     RefOr::T(ResponseBuilder::new().description(description).content("application/problem+json", content).build())
 }
 
-fn header_param(
-    name: &str,
-    description: &str,
-    length: Option<(usize, usize)>,
-    required: bool,
-) -> utoipa::openapi::path::Parameter {
-    let (min_length, max_length) = length.map_or((None, None), |(min, max)| (Some(min), Some(max)));
+fn header_param(name: &str, description: &str, schema: ObjectBuilder, required: bool) -> Parameter {
     ParameterBuilder::new()
         .name(name)
         .parameter_in(ParameterIn::Header)
         .required(if required { Required::True } else { Required::False })
         .description(Some(description))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(min_length).max_length(max_length)))
+        .schema(Some(schema))
         .build()
+}
+
+fn string_schema(min_length: usize, max_length: usize, pattern: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min_length))
+        .max_length(Some(max_length))
+        .pattern(Some(pattern))
+}
+
+fn if_match_schema() -> ObjectBuilder {
+    string_schema(1, 22, IF_MATCH_PATTERN)
 }
 
 fn error_description(codes: &[ErrorCode]) -> String {
@@ -151,8 +183,20 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
         .as_ref()
         .is_some_and(|s| s.iter().all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({}))));
     let has_body = op.request_body.is_some();
+    // Writes that read `If-Match`: every PATCH and DELETE, restores, refunds, and the handlers
+    // that declare their own 412 (moves, conversions, reassignments).
+    let conditional = matches!(method, HttpMethod::Patch | HttpMethod::Delete)
+        || path.ends_with("/restore")
+        || path.ends_with("/refund")
+        || op.responses.responses.contains_key("412");
     let mut statuses: Vec<(&str, Vec<ErrorCode>)> = Vec::new();
+    // Handlers that need an Idempotency-Key say so in their own 400 (redeems, adjustments).
+    let needs_key = matches!(op.responses.responses.get("400"),
+        Some(RefOr::T(r)) if r.description.contains("idempotency_key_required"));
     let mut bad_request = vec![InvalidParameter, InvalidHeader];
+    if needs_key {
+        bad_request.push(IdempotencyKeyRequired);
+    }
     if has_body {
         bad_request.push(MalformedJson);
     }
@@ -174,16 +218,13 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
     if *method == HttpMethod::Post {
         statuses.push(("409", vec![IdempotencyKeyInUse, EmailTaken, EditConflict]));
     }
-    if matches!(method, HttpMethod::Patch | HttpMethod::Delete) || path.ends_with("/restore") {
+    if conditional {
         statuses.push(("412", vec![VersionMismatch]));
     }
     if has_body || *method == HttpMethod::Post {
         statuses.push(("413", vec![PayloadTooLarge]));
         statuses.push(("415", vec![UnsupportedMediaType]));
         statuses.push(("422", vec![ValidationFailed, IdempotencyKeyReused]));
-    }
-    if op.responses.responses.contains_key("428") {
-        statuses.push(("428", vec![IdempotencyKeyRequired]));
     }
     if path.starts_with("/v1/analytics/") || path.ends_with("/rfm") {
         statuses.push(("422", vec![CurrencyRequired]));
@@ -205,10 +246,16 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
     }
 
     let parameters = op.parameters.get_or_insert_with(Vec::new);
+    for limit in parameters.iter_mut().filter(|p| p.name == "limit" && p.parameter_in == ParameterIn::Query) {
+        if let Some(RefOr::T(Schema::Object(schema))) = limit.schema.as_mut() {
+            schema.minimum = Some(1.into());
+            schema.maximum = Some(MAX_LIMIT.into());
+        }
+    }
     parameters.push(header_param(
         "X-Request-Id",
         "Echoed in the response when it is 1 to 128 visible ASCII characters; otherwise one is generated.",
-        None,
+        ObjectBuilder::new().schema_type(Type::String),
         false,
     ));
     if *method == HttpMethod::Post && !public {
@@ -220,22 +267,22 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
              now (a refund: 200 with the purchase as it is now); when that answer can't be rebuilt (an API key's \
              secret is shown only once), 409 `idempotency_key_in_use` says the first request completed but its \
              response was lost.",
-            Some((1, 255)),
-            // Operations that answer 428 without it (redeems, adjustments) need it; a refund only when
-            // partial and without If-Match, which a parameter cannot say.
-            op.responses.responses.contains_key("428") && !path.ends_with("/refund"),
+            // Visible ASCII, spaces only inside: HTTP drops them at the ends.
+            string_schema(1, 255, "^[!-~]([ -~]*[!-~])?$"),
+            // A refund needs it only when partial and without If-Match, which a parameter cannot say.
+            needs_key && !path.ends_with("/refund"),
         ));
     }
-    if matches!(method, HttpMethod::Patch | HttpMethod::Delete)
-        || path.ends_with("/restore")
-        || path.ends_with("/refund")
-    {
-        parameters.push(header_param(
-            "If-Match",
-            "The `ETag` you read; a stale one is answered 412.",
-            Some((1, 64)),
-            false,
-        ));
+    if conditional {
+        match parameters.iter_mut().find(|p| p.name == "If-Match") {
+            Some(own) => own.schema = Some(if_match_schema().into()),
+            None => parameters.push(header_param(
+                "If-Match",
+                "The `ETag` you read; a stale one is answered 412.",
+                if_match_schema(),
+                false,
+            )),
+        }
     }
 }
 

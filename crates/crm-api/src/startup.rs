@@ -96,7 +96,8 @@ impl KnownRoutes {
         KnownRoutes(routes)
     }
 
-    /// The methods a path accepts; empty when no route has this shape. Where a literal route
+    /// The methods a path accepts; empty when no route has this shape (a parameter, as in the
+    /// router, never matches an empty segment: `/leads//convert`). Where a literal route
     /// and a templated one both match (`/deals/forecast`, `/deals/{id}`), the literal one wins,
     /// as it does in the router.
     fn methods_for(&self, path: &str) -> Vec<String> {
@@ -106,7 +107,7 @@ impl KnownRoutes {
             .iter()
             .filter(|(pattern, _)| {
                 pattern.len() == segments.len()
-                    && pattern.iter().zip(&segments).all(|(p, s)| p.starts_with('{') || p == s)
+                    && pattern.iter().zip(&segments).all(|(p, s)| (p.starts_with('{') && !s.is_empty()) || p == s)
             })
             .map(|(pattern, methods)| (pattern.iter().filter(|p| !p.starts_with('{')).count(), methods))
             .collect();
@@ -137,6 +138,20 @@ fn unrouted_response(req: &HttpRequest, routes: &KnownRoutes) -> HttpResponse {
         let error = ApiError::new(ErrorCode::NotFound, format!("no route for {} {}", req.method(), req.path()));
         return error.error_response();
     }
+    method_not_allowed_response(req, &allowed)
+}
+
+/// The 405 for a request that a templated route of its method took, though the path names a
+/// literal route of other methods (`PATCH /deals/forecast` reached `PATCH /deals/{id}`): the
+/// router only finds out when the id does not parse.
+pub fn literal_route_of_other_methods(req: &HttpRequest) -> Option<HttpResponse> {
+    let routes = req.app_data::<web::Data<KnownRoutes>>()?;
+    let allowed = routes.methods_for(req.path());
+    let method = req.method().as_str();
+    (!allowed.is_empty() && !allowed.iter().any(|m| m == method)).then(|| method_not_allowed_response(req, &allowed))
+}
+
+fn method_not_allowed_response(req: &HttpRequest, allowed: &[String]) -> HttpResponse {
     let detail = format!("{} is not allowed here; use {}", req.method(), allowed.join(", "));
     let mut response = ApiError::new(ErrorCode::MethodNotAllowed, detail).error_response();
     if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allowed.join(", ")) {

@@ -61,7 +61,7 @@ pub struct PurchaseItemInput {
     #[schema(min_length = 1, max_length = 300)]
     pub name: String,
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(max_length = 100)]
     pub category: Option<String>,
     #[schema(minimum = 1, maximum = 1000000)]
     pub quantity: i64,
@@ -96,7 +96,7 @@ pub struct PurchaseInput {
     /// The shop's own order number, unique per workspace: an order sent again with the same
     /// number is recognised and answered with the purchase already recorded.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(max_length = 200)]
     pub external_order_id: Option<String>,
     pub channel: Channel,
     /// When the purchase happened; defaults to now. At most 24 hours in the future.
@@ -124,7 +124,7 @@ pub struct PurchaseInput {
     /// redeem the coupon at checkout with `POST /v1/coupons/{code}/redeem`, which enforces its
     /// validity, segment and usage limits, before the order is recorded.
     #[serde(default)]
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(max_length = 64)]
     pub coupon_code: Option<String>,
     /// Free-form JSON object, at most 16 KiB.
     #[serde(default)]

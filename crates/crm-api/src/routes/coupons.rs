@@ -287,7 +287,8 @@ pub async fn validate_coupon(
     Ok(HttpResponse::Ok().json(answer))
 }
 
-/// Redeem a coupon for a customer. Requires an `Idempotency-Key` (428 without): a retry
+/// Redeem a coupon for a customer. Requires an `Idempotency-Key` (400
+/// `idempotency_key_required` without): a retry
 /// with the same key and body replays the first answer and redeems nothing more.
 ///
 /// The limits hold under concurrency: of many parallel redemptions at the limit, exactly as
@@ -304,7 +305,7 @@ pub async fn validate_coupon(
         (status = 201, body = CouponRedemption, headers(("Location" = String), ("ETag" = String))),
         (status = 409, description = "Problem: `coupon_exhausted`, `coupon_limit_reached`, `coupon_already_redeemed`"),
         (status = 422, description = "Problem: `coupon_inactive`, `coupon_not_yet_valid`, `coupon_expired`, `coupon_not_eligible`, `currency_mismatch`, `min_order_not_met`"),
-        (status = 428, description = "No `Idempotency-Key` header")
+        (status = 400, description = "`idempotency_key_required`: no `Idempotency-Key` header")
     )
 )]
 #[post("/coupons/{code}/redeem")]

@@ -176,8 +176,7 @@ pub async fn ledger_entry(
         (status = 201, body = LedgerWrite, headers(("Location" = String))),
         (status = 409, description = "`reward_out_of_stock`"),
         (status = 422, description = "`insufficient_points`"),
-        (status = 428, description = "`idempotency_key_required`: send an `Idempotency-Key` header",
-         body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "`idempotency_key_required`: send an `Idempotency-Key` header")
     )
 )]
 #[post("/customers/{id}/loyalty/redeem")]
@@ -212,8 +211,7 @@ pub async fn redeem_points(
     responses(
         (status = 201, body = LedgerWrite, headers(("Location" = String))),
         (status = 422, description = "`insufficient_points`"),
-        (status = 428, description = "`idempotency_key_required`: send an `Idempotency-Key` header",
-         body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "`idempotency_key_required`: send an `Idempotency-Key` header")
     )
 )]
 #[post("/customers/{id}/loyalty/adjust")]

@@ -90,9 +90,9 @@ pub async fn create_purchase(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurchaseBatch {
-    /// 1 to 500 purchases, each as `POST /v1/purchases` takes it. Each is checked on its own.
-    #[schema(value_type = Vec<PurchaseInput>, min_items = 1, max_items = 500)]
-    purchases: Vec<serde_json::Value>,
+    /// 1 to 500 purchases, each as `POST /v1/purchases` takes it.
+    #[schema(min_items = 1, max_items = 500)]
+    purchases: Vec<PurchaseInput>,
 }
 
 /// What happened to one purchase of a batch.
@@ -115,19 +115,16 @@ pub struct BatchResults {
     results: Vec<BatchItemResult>,
 }
 
-async fn record_one(state: &AppState, caller: &Caller, raw: serde_json::Value) -> Result<Recorded, ApiError> {
-    let input: PurchaseInput = crm_domain::patch::decode(raw)?;
-    let new = input.validate(Utc::now())?;
-    Ok(purchases::create(&state.store, &caller.context(), new).await?)
-}
-
 /// Record up to 500 purchases in one call (body up to 8 MiB).
 ///
-/// Each purchase is validated and written on its own, in order: one bad purchase never
-/// sinks the others. The answer is always 200 with a result per purchase: `status` 201 with
-/// the `purchase`, 200 with the purchase already recorded under that `external_order_id`, or
-/// the problem document (`problem`) the single create would have answered. Only an empty or
-/// oversized batch is refused as a whole (422).
+/// The batch is checked first as a whole, as the single create checks one purchase: if any
+/// purchase is invalid, nothing is recorded and the answer is 422 naming every bad field by
+/// its place (`purchases[3].currency`). Then each purchase is written on its own, in order,
+/// and the answer is 200 with a result per purchase: `status` 201 with the `purchase`, 200
+/// with the purchase already recorded under that `external_order_id`, or the problem document
+/// (`problem`) the single create would have answered for what only the database can tell (a
+/// customer that is not in the workspace). A batch sent again is safe: its orders with an
+/// `external_order_id` are not recorded twice.
 #[utoipa::path(
     tag = "purchases",
     request_body = PurchaseBatch,
@@ -147,9 +144,25 @@ pub async fn batch(
     if items.len() > BATCH_MAX {
         return Err(ValidationErrors::single("purchases", "too_many", format!("at most {BATCH_MAX} per batch")).into());
     }
-    let mut results = Vec::with_capacity(items.len());
-    for (index, raw) in items.into_iter().enumerate() {
-        results.push(match record_one(&state, &caller, raw).await {
+    let now = Utc::now();
+    let mut valid = Vec::with_capacity(items.len());
+    let mut errors = ValidationErrors::default();
+    for (index, input) in items.into_iter().enumerate() {
+        match input.validate(now) {
+            Ok(new) => valid.push(new),
+            Err(item) => errors.0.extend(item.0.into_iter().map(|mut e| {
+                e.field = match e.field.as_str() {
+                    "" => format!("purchases[{index}]"),
+                    field => format!("purchases[{index}].{field}"),
+                };
+                e
+            })),
+        }
+    }
+    errors.into_result(())?;
+    let mut results = Vec::with_capacity(valid.len());
+    for (index, new) in valid.into_iter().enumerate() {
+        results.push(match purchases::create(&state.store, &caller.context(), new).await {
             Ok(Recorded { purchase, created }) => BatchItemResult {
                 index,
                 status: if created { 201 } else { 200 },
@@ -157,7 +170,7 @@ pub async fn batch(
                 problem: None,
             },
             Err(error) => {
-                let problem = error.problem();
+                let problem = ApiError::from(error).problem();
                 BatchItemResult { index, status: problem.status, purchase: None, problem: Some(problem) }
             }
         });
@@ -260,7 +273,8 @@ pub async fn get_purchase(
 /// only. Both `items` and `amount_minor` is a 422. More than is left (money or units) is 422
 /// `refund_exceeds_remaining`; a purchase refunded in full is 409 `already_refunded`. Send
 /// `If-Match` with the ETag you read to refund only the version you saw (412 when stale).
-/// A partial refund (`items` or `amount_minor`) needs `Idempotency-Key` or `If-Match` (else 428):
+/// A partial refund (`items` or `amount_minor`) needs `Idempotency-Key` or `If-Match` (else 400
+/// `idempotency_key_required`):
 /// retried after a lost response without either, it would refund twice. A full refund needs
 /// neither: its retry is a 409 `already_refunded`.
 #[utoipa::path(
@@ -272,8 +286,7 @@ pub async fn get_purchase(
         (status = 409, description = "`already_refunded`: nothing is left to refund"),
         (status = 412, description = "`version_mismatch`: the purchase changed since the ETag you sent"),
         (status = 422, description = "`refund_exceeds_remaining`: more money or units than are left"),
-        (status = 428, description = "`idempotency_key_required`: a partial refund without `Idempotency-Key` or `If-Match`",
-         body = Problem, content_type = "application/problem+json")
+        (status = 400, description = "`idempotency_key_required`: a partial refund without `Idempotency-Key` or `If-Match`")
     )
 )]
 #[post("/purchases/{id}/refund")]
