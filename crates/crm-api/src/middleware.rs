@@ -134,6 +134,20 @@ fn rate_limit_headers(res: &mut ServiceResponse<BoxBody>, limit: u32, remaining:
 /// claimed here before it runs and completed after.
 const RECORDED_IN_WRITE: [&str; 1] = ["/v1/customers"];
 
+/// What an `Idempotency-Key` may be: 1 to 255 visible ASCII characters, spaces only inside
+/// (HTTP drops them at the ends). The spec publishes it as the header's pattern.
+pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]([ -~]{0,253}[!-~])?$";
+
+/// Reads exactly what [`IDEMPOTENCY_KEY_PATTERN`] allows.
+fn is_idempotency_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let visible = |b: &u8| b.is_ascii_graphic();
+    (1..=255).contains(&bytes.len())
+        && bytes.first().is_some_and(visible)
+        && bytes.last().is_some_and(visible)
+        && bytes.iter().all(|b| *b == b' ' || b.is_ascii_graphic())
+}
+
 async fn idempotent(
     state: &Arc<AppState>,
     caller: &Caller,
@@ -142,7 +156,7 @@ async fn idempotent(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let key = match key.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= 255 => k.to_owned(),
+        Ok(k) if is_idempotency_key(k) => k.to_owned(),
         _ => {
             let error =
                 ApiError::new(ErrorCode::InvalidHeader, "Idempotency-Key must be 1 to 255 visible ASCII characters");
@@ -274,4 +288,22 @@ fn replayed(stored: StoredResponse) -> HttpResponse {
     let mut response = replay::sent(stored);
     response.headers_mut().insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_read_exactly_as_their_pattern_allows() {
+        let pattern = regex::Regex::new(IDEMPOTENCY_KEY_PATTERN).unwrap();
+        let long = "k".repeat(255);
+        let too_long = "k".repeat(256);
+        let samples =
+            ["k", "order-42", "a b", " a", "a ", "a\tb", "", " ", "é", "a\u{7f}", "~!", &long, &too_long, "a  b"];
+        for key in samples {
+            assert_eq!(is_idempotency_key(key), pattern.is_match(key), "{key:?}");
+        }
+    }
 }

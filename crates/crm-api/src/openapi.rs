@@ -13,6 +13,7 @@ use utoipa_actix_web::AppExt;
 
 use crate::error::{ErrorCode, Problem};
 use crate::extract::IF_MATCH_PATTERN;
+use crate::middleware::IDEMPOTENCY_KEY_PATTERN;
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -88,22 +89,34 @@ pub fn merge_patch_of<T: ToSchema>() -> RefOr<Schema> {
     object.required.clear();
     for property in object.properties.values_mut() {
         let null = ObjectBuilder::new().schema_type(Type::Null);
-        *property = if is_object(property, &referenced) {
+        if is_object(property, &referenced) {
             // Merge patches nest: `{"address": {"city": null}}` clears the city alone, so any
             // object is a valid patch of an object field.
             let partial = ObjectBuilder::new()
                 .schema_type(Type::Object)
                 .description(Some("A merge patch of the field's object: `null` members are cleared"));
-            RefOr::T(Schema::AnyOf(AnyOfBuilder::new().item(property.clone()).item(partial).item(null).build()))
-        } else {
-            RefOr::T(Schema::OneOf(OneOfBuilder::new().item(property.clone()).item(null).build()))
-        };
+            *property =
+                RefOr::T(Schema::AnyOf(AnyOfBuilder::new().item(property.clone()).item(partial).item(null).build()));
+        } else if !is_nullable(property) {
+            *property = RefOr::T(Schema::OneOf(OneOfBuilder::new().item(property.clone()).item(null).build()));
+        }
     }
     object.description = Some(format!(
         "A JSON Merge Patch (RFC 7396) of `{}`: absent fields stay as they are, `null` clears a field.",
         T::name()
     ));
     RefOr::T(Schema::Object(object))
+}
+
+/// Whether a property already takes `null` (an `Option` field: one of null and the type).
+fn is_nullable(schema: &RefOr<Schema>) -> bool {
+    let RefOr::T(Schema::OneOf(one_of)) = schema else {
+        return false;
+    };
+    one_of
+        .items
+        .iter()
+        .any(|s| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null)))
 }
 
 /// Whether a property holds a JSON object (a struct or a map), seen through references and
@@ -267,8 +280,7 @@ fn complete_operation(path: &str, method: &HttpMethod, op: &mut Operation) {
              now (a refund: 200 with the purchase as it is now); when that answer can't be rebuilt (an API key's \
              secret is shown only once), 409 `idempotency_key_in_use` says the first request completed but its \
              response was lost.",
-            // Visible ASCII, spaces only inside: HTTP drops them at the ends.
-            string_schema(1, 255, "^[!-~]([ -~]*[!-~])?$"),
+            string_schema(1, 255, IDEMPOTENCY_KEY_PATTERN),
             // A refund needs it only when partial and without If-Match, which a parameter cannot say.
             needs_key && !path.ends_with("/refund"),
         ));

@@ -329,11 +329,10 @@ pub async fn update(
     let mut conn = store.write().await?;
     for _ in 0..3 {
         let current = fetch(&mut conn, ctx.workspace_id, id, false).await?;
-        let next = change(&current).map_err(StoreError::Invalid)?;
-        // An invalid change is refused as such, stale or not (RFC 9110 §13.2.1).
         if if_match.is_some_and(|v| v != current.version) {
             return Err(StoreError::VersionMismatch { current: current.version });
         }
+        let next = change(&current).map_err(StoreError::Invalid)?;
         let terms_change = current.data.changes_terms(&next);
         // Voided redemptions count too: they keep the code and discount they were made with.
         if terms_change && (current.redemption_count > 0 || ever_redeemed(&mut conn, id).await?) {

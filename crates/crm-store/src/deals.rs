@@ -549,11 +549,10 @@ async fn apply(
     let mut conn = store.write().await?;
     for _ in 0..3 {
         let current = fetch(&mut conn, ws, id, false).await?;
-        let next = (edit.change)(&current).map_err(StoreError::Invalid)?;
-        // An invalid change is refused as such, stale or not (RFC 9110 §13.2.1).
         if if_match.is_some_and(|v| v != current.version) {
             return Err(StoreError::VersionMismatch { current: current.version });
         }
+        let next = (edit.change)(&current).map_err(StoreError::Invalid)?;
         let mut errors = ValidationErrors::default();
         if next.customer_id != current.customer_id {
             crate::refs::check_customer(&mut conn, ws, Some(next.customer_id), "customer_id", &mut errors).await?;

@@ -326,11 +326,10 @@ pub async fn update(
     let mut conn = store.write().await?;
     for _ in 0..3 {
         let current = fetch(&mut conn, ctx.workspace_id, id, false).await?;
-        let next = change(&current).map_err(StoreError::Invalid)?;
-        // An invalid change is refused as such, stale or not (RFC 9110 §13.2.1).
         if if_match.is_some_and(|v| v != current.version) {
             return Err(StoreError::VersionMismatch { current: current.version });
         }
+        let next = change(&current).map_err(StoreError::Invalid)?;
         check_references(&mut conn, ctx.workspace_id, &next, Some(&current.data)).await?;
         let before = serde_json::to_value(&current.data).unwrap_or_default();
         let changes = diff(&before, &serde_json::to_value(&next).unwrap_or_default());

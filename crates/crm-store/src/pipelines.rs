@@ -373,11 +373,10 @@ async fn mutate(
     let mut conn = store.write().await?;
     for _ in 0..3 {
         let current = fetch(&mut conn, ctx.workspace_id, id).await?;
-        let (next, removal) = edit(&current)?;
-        // An invalid change is refused as such, stale or not (RFC 9110 §13.2.1).
         if if_match.is_some_and(|v| v != current.version) {
             return Err(StoreError::VersionMismatch { current: current.version });
         }
+        let (next, removal) = edit(&current)?;
         let changes = diff(&audited(&current), &audited(&next));
         if changes.is_empty() {
             return Ok(current);

@@ -177,11 +177,10 @@ pub async fn update(
     let ws = ctx.workspace_id;
     let mut conn = store.write().await?;
     let current = fetch(&mut conn, ws, id).await?;
-    let next = change(&current).map_err(StoreError::Invalid)?;
-    // An invalid change is refused as such, stale or not (RFC 9110 §13.2.1).
     if if_match.is_some_and(|v| v != current.version) {
         return Err(StoreError::VersionMismatch { current: current.version });
     }
+    let next = change(&current).map_err(StoreError::Invalid)?;
     let changes = diff(
         &serde_json::to_value(current.input()).unwrap_or_default(),
         &serde_json::to_value(&next).unwrap_or_default(),

@@ -133,12 +133,11 @@ pub async fn update(
 ) -> Result<Segment, StoreError> {
     let mut conn = store.write().await?;
     let current = fetch(&mut conn, ctx.workspace_id, id, false).await?;
-    let before = current.input();
-    let next = change(&before).map_err(StoreError::Invalid)?;
-    // An invalid change is refused as such, stale or not (RFC 9110 §13.2.1).
     if if_match.is_some_and(|v| v != current.version) {
         return Err(StoreError::VersionMismatch { current: current.version });
     }
+    let before = current.input();
+    let next = change(&before).map_err(StoreError::Invalid)?;
     let changes = diff(&document(&before), &document(&next));
     if changes.is_empty() {
         return Ok(current);

@@ -308,12 +308,11 @@ async fn apply(
     let mut conn = store.write().await?;
     for _ in 0..3 {
         let current = fetch(&mut conn, ctx.workspace_id, id, false).await?;
-        let at = now();
-        let (next, completed_at) = settle(change(&current)?, Some((current.data.status, current.completed_at)), at);
-        // An invalid change is refused as such, stale or not (RFC 9110 §13.2.1).
         if if_match.is_some_and(|v| v != current.version) {
             return Err(StoreError::VersionMismatch { current: current.version });
         }
+        let at = now();
+        let (next, completed_at) = settle(change(&current)?, Some((current.data.status, current.completed_at)), at);
         check_references(&mut conn, ctx.workspace_id, &next, Some(&current.data)).await?;
         let before = serde_json::to_value(&current.data).unwrap_or_default();
         let changes = diff(&before, &serde_json::to_value(&next).unwrap_or_default());
