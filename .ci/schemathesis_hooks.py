@@ -1,30 +1,45 @@
 """Schemathesis hooks for .ci/schemathesis (loaded through SCHEMATHESIS_HOOKS).
 
-Both keep the generated requests reaching the handlers. Values the server refuses are sent as
-drawn, so that bad headers stay tested; key reuse and stale versions are tested by the API
-suite (tests/api/conventions.rs, tests/api/customers.rs)."""
+They keep the generated requests reaching the handlers. A header value is replaced only when it
+matches the pattern the operation's spec publishes (so what the server takes); values it refuses
+are sent as drawn, so that bad headers stay tested. Key reuse and stale versions are tested by
+the API suite (tests/api/conventions.rs, tests/api/customers.rs)."""
 
+import functools
 import re
 import uuid
 
 import schemathesis
 
-# The patterns the spec publishes for these headers (crm-api middleware.rs and extract.rs).
-IDEMPOTENCY_KEY = re.compile(r"^[!-~]([ -~]{0,253}[!-~])?$")
-IF_MATCH = re.compile(r'^(\*|(W/)?("[0-9]{1,18}"|[0-9]{1,18}))$')
+# Drawn keys repeat (the coverage phase sends the spec's example with every body), which the API
+# answers 422 `idempotency_key_reused`; drawn versions are almost never the record's, which it
+# answers 412 before reading the body.
+REPLACEMENTS = {
+    "Idempotency-Key": lambda: str(uuid.uuid4()),
+    "If-Match": lambda: "*",
+}
+
+
+@functools.lru_cache(maxsize=None)
+def compiled(pattern):
+    return re.compile(pattern)
+
+
+def published_pattern(operation, name):
+    for parameter in operation.definition.raw.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name") == name:
+            pattern = parameter.get("schema", {}).get("pattern")
+            return compiled(pattern) if pattern else None
+    return None
 
 
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
-    """In every phase: a fresh Idempotency-Key, and `If-Match: *` for a valid one.
-
-    Drawn keys repeat (the coverage phase sends the spec's example with every body), which the
-    API answers 422 `idempotency_key_reused`; drawn versions are almost never the record's, which
-    it answers 412 before reading the body."""
+    """In every phase: a fresh Idempotency-Key, and `If-Match: *`, for a valid drawn one."""
     headers = case.headers
     if not headers:
         return
-    if IDEMPOTENCY_KEY.match(headers.get("Idempotency-Key", "")):
-        headers["Idempotency-Key"] = str(uuid.uuid4())
-    if IF_MATCH.match(headers.get("If-Match", "")):
-        headers["If-Match"] = "*"
+    for name, replacement in REPLACEMENTS.items():
+        pattern = published_pattern(case.operation, name)
+        if name in headers and pattern and pattern.search(headers[name]):
+            headers[name] = replacement()

@@ -120,8 +120,8 @@ pub struct BatchResults {
 /// The batch is checked first as a whole, as the single create checks one purchase: if any
 /// purchase is invalid, nothing is recorded and the answer is 422 naming the bad fields by
 /// their place (`purchases[3].currency`); a purchase that is not even of the right shape
-/// (an unknown field, a wrong type) is named alone. Then each purchase is written on its own, in order,
-/// and the answer is 200 with a result per purchase: `status` 201 with the `purchase`, 200
+/// (an unknown field, a wrong type) is named alone. Then each purchase is written on its own,
+/// in order, and the answer is 200 with a result per purchase: `status` 201 with the `purchase`, 200
 /// with the purchase already recorded under that `external_order_id`, or the problem document
 /// (`problem`) the single create would have answered for what only the database can tell (a
 /// customer that is not in the workspace). A batch sent again is safe: its orders with an
