@@ -88,6 +88,24 @@ async fn malformed_and_mistyped_json_is_a_problem(app: TestApp) {
 }
 both_backends!(malformed_and_mistyped_json_is_a_problem);
 
+/// JSON has one number type and the spec's `integer` is JSON Schema's: `12.0` is an integer,
+/// as a client computing in floating point sends it; `12.5` and a float past 2^53 are not.
+async fn whole_floats_are_taken_as_integers(app: TestApp) {
+    let body = r#"{"kind":"company","company_name":"Big","employee_count":12.0}"#;
+    let created = assert_json(post_raw(&app, "/v1/customers", "application/json", body).await, 201).await;
+    assert_eq!(created["employee_count"], json!(12));
+    let path = format!("/v1/customers/{}", created["id"].as_str().unwrap_or_default());
+    let patched = assert_json(app.patch_json(&path, &json!({"employee_count": 1.3e1})).await, 200).await;
+    assert_eq!(patched["employee_count"], json!(13));
+    for count in [json!(12.5), json!(9_007_199_254_740_994.0)] {
+        let response = app.patch_json(&path, &json!({"employee_count": count})).await;
+        assert_field_error(response, "employee_count", "invalid_type").await;
+    }
+    let kept = assert_json(app.get(&path).await, 200).await;
+    assert_eq!(kept["employee_count"], json!(13), "a refused patch changed nothing");
+}
+both_backends!(whole_floats_are_taken_as_integers);
+
 async fn oversize_bodies_are_413(app: TestApp) {
     let mut body = br#"{"kind":"person","first_name":""#.to_vec();
     body.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));

@@ -7,12 +7,12 @@ use serde_json::Value;
 use crate::ValidationErrors;
 
 /// Deserializes a JSON value, reporting where and why it does not fit `T`.
-pub fn decode<T: DeserializeOwned>(value: Value) -> Result<T, ValidationErrors> {
-    serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
-        let message = err.inner().to_string();
-        field_error(&path, &message)
-    })
+pub fn decode<T: DeserializeOwned>(mut value: Value) -> Result<T, ValidationErrors> {
+    match serde_path_to_error::deserialize(&value) {
+        Ok(decoded) => Ok(decoded),
+        Err(_) if integers_for_whole_floats(&mut value) => decode(value),
+        Err(err) => Err(field_error(&err.path().to_string(), &err.inner().to_string())),
+    }
 }
 
 /// Like [`decode`] for raw bytes; `Err(None)` means the bytes are not JSON at all.
@@ -22,7 +22,40 @@ pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Option<Valid
     match result {
         Ok(value) => de.end().map(|_| value).map_err(|_| None),
         Err(err) if err.inner().is_syntax() || err.inner().is_eof() => Err(None),
-        Err(err) => Err(Some(field_error(&err.path().to_string(), &err.inner().to_string()))),
+        // The slow path only for a body the fast one refused: it may hold `18.0` for an integer.
+        Err(err) => {
+            let refused = || Some(field_error(&err.path().to_string(), &err.inner().to_string()));
+            let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else { return Err(refused()) };
+            if integers_for_whole_floats(&mut value) { decode(value).map_err(Some) } else { Err(refused()) }
+        }
+    }
+}
+
+/// The largest magnitude up to which every integer has an exact `f64` (2^53, I-JSON's limit).
+const EXACT_IN_F64: f64 = 9_007_199_254_740_992.0;
+
+/// Rewrites every whole float (`18.0`, `1.8e1`) that an `f64` holds exactly as an integer, and
+/// says whether it found one. JSON has a single number type and JSON Schema counts `18.0` as an
+/// integer, so a client computing in floating point (JavaScript, Python) may send an integer
+/// field that way. Larger floats stay as they are: rounded already, they are refused, not
+/// stored as a different number.
+fn integers_for_whole_floats(value: &mut Value) -> bool {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT_IN_F64 => {
+                // Exact: `f` is a whole number within ±2^53.
+                #[allow(clippy::cast_possible_truncation)]
+                let whole = f as i64;
+                *value = Value::from(whole);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |found, item| integers_for_whole_floats(item) | found),
+        Value::Object(members) => {
+            members.values_mut().fold(false, |found, member| integers_for_whole_floats(member) | found)
+        }
+        _ => false,
     }
 }
 
@@ -108,6 +141,23 @@ mod tests {
         assert_eq!(nested, Some(vec![("inner.a".into(), "invalid_type".into())]));
         let huge = decode::<Thing>(json!({"name": "x", "inner": {"a": 1e300}})).err().map(codes);
         assert_eq!(huge, Some(vec![("inner.a".into(), "invalid_type".into())]));
+    }
+
+    #[test]
+    fn whole_floats_are_integers_and_others_are_refused() {
+        let whole = decode::<Thing>(json!({"name": "x", "inner": {"a": 18.0, "b": 3}}));
+        assert_eq!(whole.map(|t| t.inner), Ok(Some(Inner { a: Some(18), b: Some(3) })));
+        let sliced = decode_slice::<Thing>(br#"{"name": "x", "inner": {"a": 1.8e1, "b": -0.0}}"#);
+        assert_eq!(sliced.ok().map(|t| t.inner), Some(Some(Inner { a: Some(18), b: Some(0) })));
+        let fraction = decode_slice::<Thing>(br#"{"name": "x", "inner": {"a": 18.5}}"#).err().flatten().map(codes);
+        assert_eq!(fraction, Some(vec![("inner.a".into(), "invalid_type".into())]));
+        let negative = decode::<Thing>(json!({"name": "x", "inner": {"a": -2.0}})).err().map(codes);
+        assert_eq!(negative, Some(vec![("inner.a".into(), "invalid_value".into())]));
+        // 2^53 + 2 is a whole f64, but past 2^53 a float may already be a rounded integer.
+        let inexact = decode::<Thing>(json!({"name": "x", "inner": {"a": 9_007_199_254_740_994.0}})).err().map(codes);
+        assert_eq!(inexact, Some(vec![("inner.a".into(), "invalid_type".into())]));
+        let text = decode::<Thing>(json!({"name": 5.0})).err().map(codes);
+        assert_eq!(text, Some(vec![("name".into(), "invalid_type".into())]));
     }
 
     #[test]
