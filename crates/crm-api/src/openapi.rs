@@ -5,7 +5,7 @@ use actix_web::App;
 use crm_domain::page::MAX_LIMIT;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, Required};
 use utoipa::{Modify, OpenApi as _, ToSchema};
@@ -177,6 +177,17 @@ fn string_schema(min_length: usize, max_length: usize, pattern: &str) -> ObjectB
         .min_length(Some(min_length))
         .max_length(Some(max_length))
         .pattern(Some(pattern))
+}
+
+/// A list's `sort` parameter: the orders the list accepts, as an enum, so that a client (or a
+/// fuzzer) can choose one without parsing the description. (utoipa drops the field's doc
+/// comment when a parameter's schema is given, hence the description here.)
+pub fn sort_schema(accepted: &[&str], description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(accepted.iter().copied()))
+        .description(Some(description))
+        .build()
 }
 
 fn if_match_schema() -> ObjectBuilder {

@@ -54,7 +54,8 @@ str_enum!(CustomerKind { Person => "person", Company => "company" });
 str_enum!(LifecycleStage { Prospect => "prospect", Lead => "lead", Customer => "customer", Churned => "churned" });
 str_enum!(ConsentChannel { Email => "email", Sms => "sms", Phone => "phone", Post => "post", Messaging => "messaging", Any => "any" });
 
-/// A postal address. Every part is optional; `country` is ISO 3166-1 alpha-2.
+/// A postal address. Every part is optional; `country` is ISO 3166-1 alpha-2, and blank (as a
+/// web form sends an empty field) means none.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"line1": "Khreshchatyk St 22", "city": "Kyiv", "postal_code": "01001", "country": "UA"}))]
@@ -75,7 +76,7 @@ pub struct Address {
     #[schema(max_length = 20)]
     pub postal_code: Option<String>,
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z]{2}$", example = "UA")]
+    #[schema(pattern = r"^([A-Za-z]{2}|[\s\u0085]*)$", example = "UA")]
     pub country: Option<String>,
 }
 

@@ -104,9 +104,9 @@ pub struct LeadInput {
     #[serde(default)]
     #[schema(max_length = 100)]
     pub industry: Option<String>,
-    /// ISO 3166-1 alpha-2.
+    /// ISO 3166-1 alpha-2; blank (as a web form sends an empty field) means none.
     #[serde(default)]
-    #[schema(pattern = "^[A-Za-z]{2}$", example = "UA")]
+    #[schema(pattern = r"^([A-Za-z]{2}|[\s\u0085]*)$", example = "UA")]
     pub country: Option<String>,
     #[serde(default)]
     #[schema(max_length = 100)]
@@ -493,6 +493,18 @@ mod tests {
         match result {
             Ok(lead) => panic!("expected errors, got {lead:?}"),
             Err(e) => e.0.into_iter().map(|e| (e.field, e.code)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_blank_country_is_none_as_the_schema_says() {
+        for blank in ["", " ", "\t\n", "\u{85}"] {
+            let lead = input(json!({"first_name": "Taras", "country": blank})).validate(None);
+            assert_eq!(lead.map(|l| l.country).ok(), Some(None), "{blank:?}");
+        }
+        for refused in ["U", " UA", "UAH", "XX"] {
+            let lead = input(json!({"first_name": "Taras", "country": refused})).validate(None);
+            assert!(lead.is_err(), "{refused:?} is outside the schema's pattern or no country");
         }
     }
 

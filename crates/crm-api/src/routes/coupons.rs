@@ -89,7 +89,7 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `-created_at` (default, newest first) or `created_at`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     /// Only active (`true`) or inactive (`false`) coupons.
     active: Option<bool>,
@@ -102,6 +102,10 @@ pub struct ListParams {
     q: Option<String>,
     /// `true` lists deleted (restorable) coupons instead.
     deleted: Option<bool>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(&CouponSort::ACCEPTED, "`-created_at` (default, newest first) or `created_at`.")
 }
 
 /// List coupons.

@@ -74,7 +74,7 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `created_at`, `-created_at` (default), `updated_at` or `-updated_at`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     kind: Option<CustomerKind>,
     /// Comma-separated; any of `prospect`, `lead`, `customer`, `churned`.
@@ -115,6 +115,13 @@ pub struct ListParams {
     q: Option<String>,
     /// `true` lists deleted (restorable) customers instead.
     deleted: Option<bool>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(
+        &CustomerSort::ACCEPTED,
+        "`created_at`, `-created_at` (default), `updated_at` or `-updated_at`.",
+    )
 }
 
 fn split(list: Option<&str>) -> impl Iterator<Item = &str> {

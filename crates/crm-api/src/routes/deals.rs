@@ -74,9 +74,7 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `amount_minor`,
-    /// `-amount_minor`, `expected_close_date` (deals without a date last) or
-    /// `-expected_close_date` (deals without a date first).
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     pipeline_id: Option<PipelineId>,
     stage_id: Option<StageId>,
@@ -99,6 +97,13 @@ pub struct ListParams {
     q: Option<String>,
     /// `true` lists deleted (restorable) deals instead.
     deleted: Option<bool>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(
+        &DealSort::ACCEPTED,
+        "`created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `amount_minor`, `-amount_minor`, `expected_close_date` (deals without a date last) or `-expected_close_date` (deals without a date first).",
+    )
 }
 
 /// Days both databases store and compare alike.

@@ -68,7 +68,7 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `-occurred_at` (default), `occurred_at`, `-created_at` or `created_at`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     customer_id: Option<CustomerId>,
     deal_id: Option<DealId>,
@@ -87,6 +87,13 @@ pub struct ListParams {
     q: Option<String>,
     /// `true` lists deleted (restorable) interactions instead.
     deleted: Option<bool>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(
+        &InteractionSort::ACCEPTED,
+        "`-occurred_at` (default), `occurred_at`, `-created_at` or `created_at`.",
+    )
 }
 
 /// Parses a comma-separated list of enum values named by `parse`.

@@ -70,7 +70,7 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `score` or `-score`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     status: Option<LeadStatus>,
     source: Option<LeadSource>,
@@ -95,6 +95,13 @@ pub struct ListParams {
     q: Option<String>,
     /// `true` lists deleted (restorable) leads instead.
     deleted: Option<bool>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(
+        &LeadSort::ACCEPTED,
+        "`created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `score` or `-score`.",
+    )
 }
 
 fn trimmed(value: &Option<String>) -> Option<String> {

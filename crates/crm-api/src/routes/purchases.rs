@@ -188,7 +188,7 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `-occurred_at` (default), `occurred_at`, `-created_at` or `created_at`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     /// One customer's purchases.
     customer_id: Option<CustomerId>,
@@ -205,6 +205,13 @@ pub struct ListParams {
     occurred_before: Option<DateTime<Utc>>,
     /// The purchase with this shop order number.
     external_order_id: Option<String>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(
+        &PurchaseSort::ACCEPTED,
+        "`-occurred_at` (default), `occurred_at`, `-created_at` or `created_at`.",
+    )
 }
 
 /// List purchases, newest first by default; `?customer_id=` gives one customer's history.

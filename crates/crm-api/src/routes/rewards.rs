@@ -58,13 +58,19 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `created_at` (default) or `-created_at`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     active: Option<bool>,
     /// `true`: only rewards that can be redeemed now (active and in stock); `false`: the others.
     available: Option<bool>,
     /// `true` lists deleted (restorable) rewards instead.
     deleted: Option<bool>,
+}
+
+const REWARD_SORTS: [&str; 2] = ["created_at", "-created_at"];
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(&REWARD_SORTS, "`created_at` (default) or `-created_at`.")
 }
 
 /// List the catalogue.
@@ -82,7 +88,7 @@ pub async fn list_rewards(
     let descending = match sort {
         "created_at" => false,
         "-created_at" => true,
-        _ => return Err(ApiError::parameter("sort", "must be created_at or -created_at")),
+        _ => return Err(ApiError::parameter("sort", format!("must be one of {}", REWARD_SORTS.join(", ")))),
     };
     let after = decode_cursor(params.cursor.as_deref(), sort)?;
     let filter =

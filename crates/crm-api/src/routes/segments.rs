@@ -166,8 +166,15 @@ pub struct MembersParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `created_at`, `-created_at` (default), `updated_at` or `-updated_at`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(
+        &CustomerSort::ACCEPTED,
+        "`created_at`, `-created_at` (default), `updated_at` or `-updated_at`.",
+    )
 }
 
 async fn criteria_of(state: &AppState, caller: &Caller, id: SegmentId) -> ApiResult<(Segment, CustomerFilter)> {

@@ -69,8 +69,7 @@ pub struct ListParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    /// `due_at` (default; tasks without a due date last), `-due_at` (those first), `created_at`,
-    /// `-created_at`, `updated_at` or `-updated_at`.
+    #[param(schema_with = sort_schema)]
     sort: Option<String>,
     /// A user id, or `me` for the signed-in user (not available to API keys).
     #[param(example = "me")]
@@ -94,6 +93,13 @@ pub struct ListParams {
     q: Option<String>,
     /// `true` lists deleted (restorable) tasks instead.
     deleted: Option<bool>,
+}
+
+fn sort_schema() -> utoipa::openapi::Object {
+    crate::openapi::sort_schema(
+        &TaskSort::ACCEPTED,
+        "`due_at` (default; tasks without a due date last), `-due_at` (those first), `created_at`, `-created_at`, `updated_at` or `-updated_at`.",
+    )
 }
 
 impl ListParams {
