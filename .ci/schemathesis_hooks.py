@@ -5,11 +5,28 @@ matches the pattern the operation's spec publishes (so what the server takes); v
 are sent as drawn, so that bad headers stay tested. Key reuse and stale versions are tested by
 the API suite (tests/api/conventions.rs, tests/api/customers.rs)."""
 
+import ast
 import functools
 import re
+import threading
 import uuid
 
 import schemathesis
+
+# CPython 3.11 keeps one AST recursion counter per interpreter, so `ast.parse` in two threads at
+# once can fail with "SystemError: AST constructor recursion depth mismatch" (python/cpython
+# gh-106905). Hypothesis parses lambdas' source to describe strategies, and `--workers 2` runs
+# it in two threads: a run on PostgreSQL ended in that error. One parse at a time avoids it.
+_parse = ast.parse
+_parse_lock = threading.Lock()
+
+
+def _serialized_parse(*args, **kwargs):
+    with _parse_lock:
+        return _parse(*args, **kwargs)
+
+
+ast.parse = _serialized_parse
 
 # Drawn keys repeat (the coverage phase sends the spec's example with every body), which the API
 # answers 422 `idempotency_key_reused`; drawn versions are almost never the record's, which it
