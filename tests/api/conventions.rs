@@ -91,9 +91,10 @@ both_backends!(malformed_and_mistyped_json_is_a_problem);
 /// JSON has one number type and the spec's `integer` is JSON Schema's: `12.0` is an integer,
 /// as a client computing in floating point sends it; `12.5` and a float past 2^53 are not.
 async fn whole_floats_are_taken_as_integers(app: TestApp) {
-    let body = r#"{"kind":"company","company_name":"Big","employee_count":12.0}"#;
+    let body = r#"{"kind":"company","company_name":"Big","employee_count":12.0,"custom_fields":{"rating":4.0}}"#;
     let created = assert_json(post_raw(&app, "/v1/customers", "application/json", body).await, 201).await;
     assert_eq!(created["employee_count"], json!(12));
+    assert!(created["custom_fields"]["rating"].is_f64(), "a number in an open map stays as sent");
     let path = format!("/v1/customers/{}", created["id"].as_str().unwrap_or_default());
     let patched = assert_json(app.patch_json(&path, &json!({"employee_count": 1.3e1})).await, 200).await;
     assert_eq!(patched["employee_count"], json!(13));
@@ -103,6 +104,7 @@ async fn whole_floats_are_taken_as_integers(app: TestApp) {
     }
     let kept = assert_json(app.get(&path).await, 200).await;
     assert_eq!(kept["employee_count"], json!(13), "a refused patch changed nothing");
+    assert!(kept["custom_fields"]["rating"].is_f64(), "patching a whole float elsewhere left the map alone");
 }
 both_backends!(whole_floats_are_taken_as_integers);
 

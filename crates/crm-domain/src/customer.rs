@@ -76,7 +76,10 @@ pub struct Address {
     #[schema(max_length = 20)]
     pub postal_code: Option<String>,
     #[serde(default)]
-    #[schema(pattern = r"^([A-Za-z]{2}|[\s\u0085]*)$", example = "UA")]
+    #[schema(
+        pattern = r"^([A-Za-z]{2}|[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*)$",
+        example = "UA"
+    )]
     pub country: Option<String>,
 }
 

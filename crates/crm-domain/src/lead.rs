@@ -106,7 +106,10 @@ pub struct LeadInput {
     pub industry: Option<String>,
     /// ISO 3166-1 alpha-2; blank (as a web form sends an empty field) means none.
     #[serde(default)]
-    #[schema(pattern = r"^([A-Za-z]{2}|[\s\u0085]*)$", example = "UA")]
+    #[schema(
+        pattern = r"^([A-Za-z]{2}|[\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*)$",
+        example = "UA"
+    )]
     pub country: Option<String>,
     #[serde(default)]
     #[schema(max_length = 100)]
@@ -498,11 +501,13 @@ mod tests {
 
     #[test]
     fn a_blank_country_is_none_as_the_schema_says() {
-        for blank in ["", " ", "\t\n", "\u{85}"] {
+        // The pattern spells out Unicode's White_Space, which `trim` strips: not ECMA's `\s`
+        // (which has U+FEFF) nor Python's (which has U+001C to U+001F).
+        for blank in ["", " ", "\t\n", "\u{85}", "\u{a0}\u{3000}"] {
             let lead = input(json!({"first_name": "Taras", "country": blank})).validate(None);
             assert_eq!(lead.map(|l| l.country).ok(), Some(None), "{blank:?}");
         }
-        for refused in ["U", " UA", "UAH", "XX"] {
+        for refused in ["U", " UA", "UAH", "XX", "\u{feff}", "\u{1c}"] {
             let lead = input(json!({"first_name": "Taras", "country": refused})).validate(None);
             assert!(lead.is_err(), "{refused:?} is outside the schema's pattern or no country");
         }

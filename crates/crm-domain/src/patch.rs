@@ -3,15 +3,19 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_path_to_error::Segment;
 
 use crate::ValidationErrors;
 
 /// Deserializes a JSON value, reporting where and why it does not fit `T`.
 pub fn decode<T: DeserializeOwned>(mut value: Value) -> Result<T, ValidationErrors> {
-    match serde_path_to_error::deserialize(&value) {
-        Ok(decoded) => Ok(decoded),
-        Err(_) if integers_for_whole_floats(&mut value) => decode(value),
-        Err(err) => Err(field_error(&err.path().to_string(), &err.inner().to_string())),
+    loop {
+        match serde_path_to_error::deserialize(&value) {
+            Ok(decoded) => return Ok(decoded),
+            // Each pass turns one float into an integer, so the loop ends.
+            Err(err) if integer_for_whole_float(&mut value, err.path()) => {}
+            Err(err) => return Err(field_error(&err.path().to_string(), &err.inner().to_string())),
+        }
     }
 }
 
@@ -22,39 +26,42 @@ pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Option<Valid
     match result {
         Ok(value) => de.end().map(|_| value).map_err(|_| None),
         Err(err) if err.inner().is_syntax() || err.inner().is_eof() => Err(None),
-        // The slow path only for a body the fast one refused: it may hold `18.0` for an integer.
+        // The slow path only for a body refused at a whole float (`18.0` for an integer). Read as a
+        // value, a key sent twice keeps its last value, where the typed read would refuse it.
         Err(err) => {
             let refused = || Some(field_error(&err.path().to_string(), &err.inner().to_string()));
             let Ok(mut value) = serde_json::from_slice::<Value>(bytes) else { return Err(refused()) };
-            if integers_for_whole_floats(&mut value) { decode(value).map_err(Some) } else { Err(refused()) }
+            if integer_for_whole_float(&mut value, err.path()) { decode(value).map_err(Some) } else { Err(refused()) }
         }
     }
 }
 
-/// The largest magnitude up to which every integer has an exact `f64` (2^53, I-JSON's limit).
+/// 2^53: below it, every whole number has an exact `f64` (I-JSON's limit).
 const EXACT_IN_F64: f64 = 9_007_199_254_740_992.0;
 
-/// Rewrites every whole float (`18.0`, `1.8e1`) that an `f64` holds exactly as an integer, and
-/// says whether it found one. JSON has a single number type and JSON Schema counts `18.0` as an
-/// integer, so a client computing in floating point (JavaScript, Python) may send an integer
-/// field that way. Larger floats stay as they are: rounded already, they are refused, not
-/// stored as a different number.
-fn integers_for_whole_floats(value: &mut Value) -> bool {
-    match value {
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT_IN_F64 => {
-                // Exact: `f` is a whole number within ±2^53.
+/// Rewrites the whole float (`18.0`, `1.8e1`) at `path`, where decoding stopped, as an integer,
+/// and says whether there was one. JSON has a single number type and JSON Schema counts `18.0`
+/// as an integer, so a client computing in floating point (JavaScript, Python) may send an
+/// integer field that way. Only the refused number changes: floats in open maps
+/// (`custom_fields`) stay as sent. From 2^53 up a float may already be a rounded integer, so it
+/// is refused rather than stored as a different number.
+fn integer_for_whole_float(value: &mut Value, path: &serde_path_to_error::Path) -> bool {
+    let target = path.iter().try_fold(value, |node, segment| match segment {
+        Segment::Seq { index } => node.get_mut(*index),
+        Segment::Map { key } => node.get_mut(key.as_str()),
+        Segment::Enum { .. } | Segment::Unknown => None,
+    });
+    match target {
+        Some(number) if number.is_f64() => match number.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < EXACT_IN_F64 => {
+                // Exact: `f` is a whole number below 2^53 in magnitude.
                 #[allow(clippy::cast_possible_truncation)]
                 let whole = f as i64;
-                *value = Value::from(whole);
+                *number = Value::from(whole);
                 true
             }
             _ => false,
         },
-        Value::Array(items) => items.iter_mut().fold(false, |found, item| integers_for_whole_floats(item) | found),
-        Value::Object(members) => {
-            members.values_mut().fold(false, |found, member| integers_for_whole_floats(member) | found)
-        }
         _ => false,
     }
 }
@@ -153,11 +160,31 @@ mod tests {
         assert_eq!(fraction, Some(vec![("inner.a".into(), "invalid_type".into())]));
         let negative = decode::<Thing>(json!({"name": "x", "inner": {"a": -2.0}})).err().map(codes);
         assert_eq!(negative, Some(vec![("inner.a".into(), "invalid_value".into())]));
-        // 2^53 + 2 is a whole f64, but past 2^53 a float may already be a rounded integer.
-        let inexact = decode::<Thing>(json!({"name": "x", "inner": {"a": 9_007_199_254_740_994.0}})).err().map(codes);
-        assert_eq!(inexact, Some(vec![("inner.a".into(), "invalid_type".into())]));
+        // From 2^53 up a float may already be a rounded integer: `…993.0` reads as 2^53.
+        for inexact in ["9007199254740992.0", "9007199254740993.0", "9007199254740994.0"] {
+            let body = format!(r#"{{"name": "x", "inner": {{"a": {inexact}}}}}"#);
+            let refused = decode_slice::<Thing>(body.as_bytes()).err().flatten().map(codes);
+            assert_eq!(refused, Some(vec![("inner.a".into(), "invalid_type".into())]), "{inexact}");
+        }
         let text = decode::<Thing>(json!({"name": 5.0})).err().map(codes);
         assert_eq!(text, Some(vec![("name".into(), "invalid_type".into())]));
+    }
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Open {
+        count: u32,
+        fields: Value,
+    }
+
+    #[test]
+    fn only_the_refused_float_becomes_an_integer() {
+        let body = br#"{"fields": {"score": 5.0, "list": [2.0]}, "count": 12.0}"#;
+        let open = decode_slice::<Open>(body).ok();
+        let expected = Open { count: 12, fields: json!({"score": 5.0, "list": [2.0]}) };
+        assert_eq!(open, Some(expected));
+        let fields = open.map(|o| o.fields["score"].is_f64());
+        assert_eq!(fields, Some(true), "a float in an open map stays a float");
     }
 
     #[test]

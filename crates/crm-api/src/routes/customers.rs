@@ -117,7 +117,8 @@ pub struct ListParams {
     deleted: Option<bool>,
 }
 
-fn sort_schema() -> utoipa::openapi::Object {
+/// Also the sort of a segment's members, which are customers.
+pub(crate) fn sort_schema() -> utoipa::openapi::Object {
     crate::openapi::sort_schema(
         &CustomerSort::ACCEPTED,
         "`created_at`, `-created_at` (default), `updated_at` or `-updated_at`.",

@@ -85,11 +85,10 @@ pub async fn list_rewards(
     let params = query.0;
     let limit = page_limit(params.limit)?;
     let sort = params.sort.as_deref().unwrap_or("created_at");
-    let descending = match sort {
-        "created_at" => false,
-        "-created_at" => true,
-        _ => return Err(ApiError::parameter("sort", format!("must be one of {}", REWARD_SORTS.join(", ")))),
-    };
+    if !REWARD_SORTS.contains(&sort) {
+        return Err(ApiError::parameter("sort", format!("must be one of {}", REWARD_SORTS.join(", "))));
+    }
+    let descending = sort.starts_with('-');
     let after = decode_cursor(params.cursor.as_deref(), sort)?;
     let filter =
         RewardFilter { active: params.active, available: params.available, deleted: params.deleted.unwrap_or(false) };

@@ -166,15 +166,8 @@ pub struct MembersParams {
     limit: Option<u32>,
     /// `next_cursor` of the previous page (with the same `sort`).
     cursor: Option<String>,
-    #[param(schema_with = sort_schema)]
+    #[param(schema_with = super::customers::sort_schema)]
     sort: Option<String>,
-}
-
-fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort_schema(
-        &CustomerSort::ACCEPTED,
-        "`created_at`, `-created_at` (default), `updated_at` or `-updated_at`.",
-    )
 }
 
 async fn criteria_of(state: &AppState, caller: &Caller, id: SegmentId) -> ApiResult<(Segment, CustomerFilter)> {
