@@ -180,8 +180,9 @@ fn string_schema(min_length: usize, max_length: usize, pattern: &str) -> ObjectB
 }
 
 /// A list's `sort` parameter: the orders the list accepts, as an enum, so that a client (or a
-/// fuzzer) can choose one without parsing the description. (utoipa drops the field's doc
-/// comment when a parameter's schema is given, hence the description here.)
+/// fuzzer) can choose one without parsing the description, which says only what the enum
+/// cannot (the default, where empty values go). utoipa drops the field's doc comment when a
+/// parameter's schema is given, hence the description here.
 pub fn sort_schema(accepted: &[&str], description: &str) -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)

@@ -105,7 +105,7 @@ pub struct ListParams {
 }
 
 fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort_schema(&CouponSort::ACCEPTED, "`-created_at` (default, newest first) or `created_at`.")
+    crate::openapi::sort_schema(&CouponSort::ACCEPTED, "Default `-created_at`, newest first.")
 }
 
 /// List coupons.

@@ -119,10 +119,7 @@ pub struct ListParams {
 
 /// Also the sort of a segment's members, which are customers.
 pub(crate) fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort_schema(
-        &CustomerSort::ACCEPTED,
-        "`created_at`, `-created_at` (default), `updated_at` or `-updated_at`.",
-    )
+    crate::openapi::sort_schema(&CustomerSort::ACCEPTED, "Default `-created_at`, newest first.")
 }
 
 fn split(list: Option<&str>) -> impl Iterator<Item = &str> {

@@ -102,7 +102,7 @@ pub struct ListParams {
 fn sort_schema() -> utoipa::openapi::Object {
     crate::openapi::sort_schema(
         &DealSort::ACCEPTED,
-        "`created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `amount_minor`, `-amount_minor`, `expected_close_date` (deals without a date last) or `-expected_close_date` (deals without a date first).",
+        "Default `-created_at`, newest first. `expected_close_date` puts deals without a date last, `-expected_close_date` first.",
     )
 }
 

@@ -90,10 +90,7 @@ pub struct ListParams {
 }
 
 fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort_schema(
-        &InteractionSort::ACCEPTED,
-        "`-occurred_at` (default), `occurred_at`, `-created_at` or `created_at`.",
-    )
+    crate::openapi::sort_schema(&InteractionSort::ACCEPTED, "Default `-occurred_at`, newest first.")
 }
 
 /// Parses a comma-separated list of enum values named by `parse`.

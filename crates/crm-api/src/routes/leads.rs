@@ -98,10 +98,7 @@ pub struct ListParams {
 }
 
 fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort_schema(
-        &LeadSort::ACCEPTED,
-        "`created_at`, `-created_at` (default), `updated_at`, `-updated_at`, `score` or `-score`.",
-    )
+    crate::openapi::sort_schema(&LeadSort::ACCEPTED, "Default `-created_at`, newest first.")
 }
 
 fn trimmed(value: &Option<String>) -> Option<String> {

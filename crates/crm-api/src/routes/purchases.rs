@@ -208,10 +208,7 @@ pub struct ListParams {
 }
 
 fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort_schema(
-        &PurchaseSort::ACCEPTED,
-        "`-occurred_at` (default), `occurred_at`, `-created_at` or `created_at`.",
-    )
+    crate::openapi::sort_schema(&PurchaseSort::ACCEPTED, "Default `-occurred_at`, newest first.")
 }
 
 /// List purchases, newest first by default; `?customer_id=` gives one customer's history.

@@ -70,7 +70,7 @@ pub struct ListParams {
 const REWARD_SORTS: [&str; 2] = ["created_at", "-created_at"];
 
 fn sort_schema() -> utoipa::openapi::Object {
-    crate::openapi::sort_schema(&REWARD_SORTS, "`created_at` (default) or `-created_at`.")
+    crate::openapi::sort_schema(&REWARD_SORTS, "Default `created_at`, oldest first.")
 }
 
 /// List the catalogue.

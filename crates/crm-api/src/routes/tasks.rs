@@ -98,7 +98,7 @@ pub struct ListParams {
 fn sort_schema() -> utoipa::openapi::Object {
     crate::openapi::sort_schema(
         &TaskSort::ACCEPTED,
-        "`due_at` (default; tasks without a due date last), `-due_at` (those first), `created_at`, `-created_at`, `updated_at` or `-updated_at`.",
+        "Default `due_at`, tasks without a due date last (`-due_at`: those first).",
     )
 }
 
