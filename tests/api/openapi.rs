@@ -10,7 +10,7 @@ use crm_api::startup::Unrouted;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_json, both_backends, send};
+use crate::helpers::{TestApp, assert_json, assert_problem, both_backends, send};
 
 fn committed_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../openapi/openapi.json")
@@ -81,6 +81,32 @@ async fn every_documented_route_exists(app: TestApp) {
     assert!(checked > 0, "no operations found in the spec");
 }
 both_backends!(every_documented_route_exists);
+
+/// Every list whose `sort` the spec publishes as an enum takes each of its values, and refuses
+/// any other with 400 `invalid_parameter` (lists under a record's id are left to their own tests).
+async fn every_published_sort_is_the_one_the_list_takes(app: TestApp) {
+    let spec = generated();
+    let mut checked = 0;
+    for (path, item) in spec["paths"].as_object().expect("paths in the spec") {
+        let parameters = item["get"]["parameters"].as_array().into_iter().flatten();
+        let Some(sort) = parameters.into_iter().find(|p| p["name"] == "sort" && p["in"] == "query") else {
+            continue;
+        };
+        if path.contains('{') {
+            continue;
+        }
+        let accepted = sort["schema"]["enum"].as_array().unwrap_or_else(|| panic!("{path}: sort is not an enum"));
+        for value in accepted {
+            let value = value.as_str().expect("sort values are strings");
+            assert_json(app.get(&format!("{path}?sort={value}")).await, 200).await;
+        }
+        let response = app.get(&format!("{path}?sort=name")).await;
+        assert_problem(response, 400, "invalid_parameter").await;
+        checked += 1;
+    }
+    assert!(checked >= 8, "only {checked} lists publish their sort");
+}
+both_backends!(every_published_sort_is_the_one_the_list_takes);
 
 /// `/v1/customers/{id}` with a fresh UUID for each `{parameter}`.
 fn fill_parameters(template: &str) -> String {
