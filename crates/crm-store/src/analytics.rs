@@ -345,13 +345,22 @@ const PER_KEY: &str = "SELECT CAST(0 AS BIGINT) AS total, {KEY} AS key, CAST(SUM
 const TOTALS: &str = "SELECT CAST(1 AS BIGINT) AS total, NULL AS key, CAST(COALESCE(SUM(rev), 0) AS BIGINT) AS revenue, \
      CAST(COALESCE(SUM(n), 0) AS BIGINT) AS orders, COUNT(*) AS customers, \
      CAST(COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS repeat_customers FROM t WHERE {LIVE}";
-/// The rows of `{T}` in the window (binds: workspace, currency, start, end).
-const IN_WINDOW: &str = "{T}.workspace_id = ? AND {T}.currency = ? AND {T}.occurred_at >= ? AND {T}.occurred_at < ?";
+/// The rows of `table` in the window (binds: workspace, currency, start, end). On SQLite the
+/// bounds are kept out of the index search (`+`): its planner cannot see bound values (QPSG,
+/// `.cargo/config.toml`) and would guess a window narrow enough to read by `occurred_at` and
+/// fetch each row, 3.4 s at 1 M purchases, where the covering per-customer index read whole
+/// takes 0.8 s, and 0.16 s for a one-month window, as fast as the `occurred_at` search.
+fn in_window(table: &str, postgres: bool) -> String {
+    let bound = if postgres { "" } else { "+" };
+    format!(
+        "{table}.workspace_id = ? AND {table}.currency = ? AND {bound}{table}.occurred_at >= ? \
+         AND {bound}{table}.occurred_at < ?"
+    )
+}
 
 /// The statement of `purchase_stats` (binds: workspace, currency, start, end twice, then the
 /// workspace for each live check).
 pub(crate) fn purchase_stats_sql(group_by: PurchaseGroup, postgres: bool) -> String {
-    let in_window = |table: &str| IN_WINDOW.replace("{T}", table);
     // Orders per customer and key (o) and per customer (t, for the totals: each order and
     // customer once whatever the grouping), read from indexes in (…, customer) order so the
     // aggregates stream; a month is truncated as a timestamp per row and formatted once per
@@ -359,7 +368,7 @@ pub(crate) fn purchase_stats_sql(group_by: PurchaseGroup, postgres: bool) -> Str
     let totals = format!(
         "t AS (SELECT p.customer_id AS customer_id, COUNT(*) AS n, SUM(p.total_minor - p.refunded_minor) AS rev \
            FROM purchases p WHERE {} AND {ORDER} GROUP BY p.customer_id)",
-        in_window("p")
+        in_window("p", postgres)
     );
     let (per_key, key_out) = match group_by {
         // A purchase is one order in each category it has lines with units left in.
@@ -367,7 +376,7 @@ pub(crate) fn purchase_stats_sql(group_by: PurchaseGroup, postgres: bool) -> Str
             format!(
                 "o AS (SELECT c.customer_id AS customer_id, c.category AS k, COUNT(*) AS n, SUM(c.revenue_minor) AS rev \
                    FROM purchase_categories c WHERE {} GROUP BY c.category, c.customer_id)",
-                in_window("c")
+                in_window("c", postgres)
             ),
             "k",
         ),
@@ -383,7 +392,7 @@ pub(crate) fn purchase_stats_sql(group_by: PurchaseGroup, postgres: bool) -> Str
                     "o AS (SELECT p.customer_id AS customer_id, {key} AS k, COUNT(*) AS n, \
                        SUM(p.total_minor - p.refunded_minor) AS rev \
                        FROM purchases p WHERE {} AND {ORDER} GROUP BY 1, 2)",
-                    in_window("p")
+                    in_window("p", postgres)
                 ),
                 out,
             )
