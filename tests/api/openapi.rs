@@ -108,6 +108,43 @@ async fn every_published_sort_is_the_one_the_list_takes(app: TestApp) {
 }
 both_backends!(every_published_sort_is_the_one_the_list_takes);
 
+/// The links the spec publishes from a create lead somewhere: every `GET` they name answers 200
+/// for the record just created, its path filled in as the link says.
+async fn links_from_a_create_reach_what_it_created(app: TestApp) {
+    let spec = generated();
+    let mut operations = std::collections::HashMap::new();
+    for (path, item) in spec["paths"].as_object().expect("paths in the spec") {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            operations
+                .insert(op["operationId"].as_str().unwrap_or_default().to_owned(), (method.clone(), path.clone()));
+        }
+    }
+    let creates = [
+        ("/v1/customers", json!({"kind": "person", "first_name": "Ада"})),
+        ("/v1/pipelines", json!({"name": "Partners"})),
+    ];
+    let mut followed = 0;
+    for (path, body) in creates {
+        let created = assert_json(app.post_json(path, &body).await, 201).await;
+        let links = spec["paths"][path]["post"]["responses"]["201"]["links"].as_object().expect("links from a create");
+        for link in links.values() {
+            let (method, template) = &operations[link["operationId"].as_str().expect("an operationId")];
+            if method != "get" {
+                continue;
+            }
+            let mut target = template.clone();
+            for (name, value) in link["parameters"].as_object().expect("link parameters") {
+                let field = value.as_str().and_then(|v| v.strip_prefix("$response.body#/")).expect("a body field");
+                target = target.replace(&format!("{{{name}}}"), created[field].as_str().expect("a string field"));
+            }
+            assert_json(app.get(&target).await, 200).await;
+            followed += 1;
+        }
+    }
+    assert!(followed >= 8, "only {followed} links followed");
+}
+both_backends!(links_from_a_create_reach_what_it_created);
+
 /// `/v1/customers/{id}` with a fresh UUID for each `{parameter}`.
 fn fill_parameters(template: &str) -> String {
     let mut out = String::new();

@@ -3,6 +3,7 @@
 
 use actix_web::App;
 use crm_domain::page::MAX_LIMIT;
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
@@ -328,18 +329,90 @@ pub fn spec() -> OpenApi {
             }
         }
     }
+    link_creates(&mut api);
     api
+}
+
+/// Links each create's 201 to the operations on what it created (`POST /v1/deals` → `GET`,
+/// `PATCH`, `DELETE /v1/deals/{id}`, `POST /v1/deals/{id}/move` …): the created record's id
+/// from the body, the parent's path parameters from the request. They tell a client, and a
+/// stateful fuzzer, which calls follow which.
+fn link_creates(api: &mut OpenApi) {
+    let json_schema = |op: &Option<Operation>, status: &str| match op.as_ref()?.responses.responses.get(status)? {
+        RefOr::T(response) => response.content.get("application/json")?.schema.clone(),
+        RefOr::Ref(_) => None,
+    };
+    let components = api.components.as_ref().map(|c| &c.schemas);
+    let has_field = |schema: &RefOr<Schema>, field: &str| {
+        let RefOr::Ref(r) = schema else { return false };
+        let name = r.ref_location.trim_start_matches("#/components/schemas/");
+        matches!(components.and_then(|c| c.get(name)),
+            Some(RefOr::T(Schema::Object(o))) if o.properties.contains_key(field))
+    };
+    let mut links = Vec::new();
+    for (parent, item) in &api.paths.paths {
+        let Some(created) = json_schema(&item.post, "201") else { continue };
+        // The record's own path: the one whose GET answers what the create does.
+        let Some(own) = api.paths.paths.iter().find_map(|(path, target)| {
+            let param = path.strip_prefix(parent.as_str())?.strip_prefix("/{")?.strip_suffix('}')?;
+            (json_schema(&target.get, "200").as_ref() == Some(&created)).then_some(param)
+        }) else {
+            continue;
+        };
+        let parent_params = path_params(parent);
+        for (path, target) in &api.paths.paths {
+            let Some((param, _)) =
+                path.strip_prefix(parent.as_str()).and_then(|r| r.strip_prefix("/{")?.split_once('}'))
+            else {
+                continue;
+            };
+            // The id, or the field a path names the record by instead (a coupon's code).
+            let field = if param == own { "id" } else { param };
+            if path_params(path).len() != parent_params.len() + 1 || !has_field(&created, field) {
+                continue;
+            }
+            let ops = [&target.get, &target.post, &target.put, &target.patch, &target.delete];
+            for id in ops.into_iter().flatten().filter_map(|op| op.operation_id.clone()) {
+                let mut link =
+                    LinkBuilder::new().operation_id(&id).parameter(param, format!("$response.body#/{field}"));
+                for p in &parent_params {
+                    link = link.parameter(*p, format!("$request.path.{p}"));
+                }
+                links.push((parent.clone(), id, link.build()));
+            }
+        }
+    }
+    for (parent, id, link) in links {
+        let create = api.paths.paths.get_mut(&parent).and_then(|item| item.post.as_mut());
+        if let Some(RefOr::T(created)) = create.and_then(|op| op.responses.responses.get_mut("201")) {
+            created.links.insert(id, RefOr::T(link));
+        }
+    }
+}
+
+/// The names of a path's parameters, in order: `/v1/pipelines/{id}/stages/{stage_id}` → id, stage_id.
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('{').skip(1).filter_map(|s| s.split_once('}').map(|(name, _)| name)).collect()
 }
 
 /// The document as pretty JSON: what `crm openapi` prints and `openapi/openapi.json` holds.
 pub fn spec_json() -> String {
-    let mut text = spec().to_pretty_json().unwrap_or_default();
+    let mut text = to_json(&spec(), true);
     text.push('\n');
     text
 }
 
+/// The document as JSON. utoipa 5.5 writes a link's `operationId` as `operation_id`; inside a
+/// JSON string a quote is escaped, so the key is the only place the quoted name can occur.
+pub fn to_json(api: &OpenApi, pretty: bool) -> String {
+    let text = if pretty { api.to_pretty_json() } else { api.to_json() };
+    text.unwrap_or_default().replace("\"operation_id\":", "\"operationId\":")
+}
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -348,6 +421,48 @@ mod tests {
         for code in ErrorCode::ALL {
             assert!(text.contains(&format!("`{}`", code.as_str())), "{} is not in the spec", code.as_str());
         }
+    }
+
+    /// Every link names an operation that exists, gives each of its path parameters, and reads
+    /// the id from a field the 201 body has.
+    #[test]
+    fn links_from_creates_resolve() {
+        let doc: serde_json::Value = serde_json::from_str(&spec_json()).unwrap_or_default();
+        let mut operations = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for op in item.as_object().into_iter().flatten().map(|(_, op)| op) {
+                if let Some(id) = op["operationId"].as_str() {
+                    operations.insert(id.to_owned(), path.clone());
+                }
+            }
+        }
+        let mut count = 0;
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            let created = &item["post"]["responses"]["201"];
+            let schema = created["content"]["application/json"]["schema"]["$ref"].as_str().unwrap_or_default();
+            let body = &doc["components"]["schemas"][schema.trim_start_matches("#/components/schemas/")];
+            for (name, link) in created["links"].as_object().into_iter().flatten() {
+                let target = &operations[link["operationId"].as_str().unwrap()];
+                assert!(target.starts_with(path.as_str()), "{path} links to {target}");
+                let mut given: Vec<&str> = link["parameters"].as_object().unwrap().keys().map(String::as_str).collect();
+                let mut wanted = path_params(target);
+                given.sort_unstable();
+                wanted.sort_unstable();
+                assert_eq!(given, wanted, "{path} → {name}");
+                for value in link["parameters"].as_object().unwrap().values() {
+                    let value = value.as_str().unwrap();
+                    if let Some(field) = value.strip_prefix("$response.body#/") {
+                        assert!(body["properties"][field].is_object(), "{path}: the 201 body has no {field}");
+                    } else {
+                        let param = value.strip_prefix("$request.path.").unwrap();
+                        assert!(path_params(path).contains(&param), "{path} has no {param}");
+                    }
+                }
+                count += 1;
+            }
+        }
+        assert!(operations.contains_key("get_customer"));
+        assert!(count > 50, "only {count} links");
     }
 
     #[test]

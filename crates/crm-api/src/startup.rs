@@ -170,7 +170,7 @@ pub struct Docs {
 
 impl Docs {
     pub fn new(spec: &utoipa::openapi::OpenApi) -> Docs {
-        let json = serde_json::to_vec(spec).unwrap_or_default();
+        let json = crate::openapi::to_json(spec, false);
         Docs { json: web::Bytes::from(json), routes: web::Data::new(KnownRoutes::from_spec(spec)) }
     }
 }
