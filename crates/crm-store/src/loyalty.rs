@@ -35,6 +35,13 @@ pub(crate) const ENTRY: &str = "loyalty_entry";
 const PROGRAM: &str = "loyalty_program";
 /// How many lots one statement reads while consuming or expiring.
 pub(crate) const LOT_BATCH: i64 = 100;
+
+/// Lots with points left, as the lots' partial indexes say it (`WHERE remaining > 0`), the 0
+/// written into the statement: SQLite uses a partial index only when it sees the query's
+/// condition is the index's, and it does not read a bound 0 (QPSG, `.cargo/config.toml`).
+pub(crate) fn points_left() -> diesel::dsl::Gt<loyalty_lots::remaining, diesel::expression::SqlLiteral<BigInt>> {
+    loyalty_lots::remaining.gt(diesel::dsl::sql::<BigInt>("0"))
+}
 /// The most mismatches the audit lists.
 const AUDIT_LIMIT: i64 = 1000;
 
@@ -386,7 +393,7 @@ macro_rules! apply_entry {
                         lot::table
                             .filter(lot::entry_id.eq($crate::types::Id(*first)))
                             .filter(lot::customer_id.eq(e.customer))
-                            .filter(lot::remaining.gt(0_i64))
+                            .filter($crate::loyalty::points_left())
                             .select($crate::loyalty::LotRow::as_select()),
                         $c,
                     )
@@ -408,7 +415,7 @@ macro_rules! apply_entry {
                     let batch: Vec<$crate::loyalty::LotRow> = diesel_async::RunQueryDsl::load(
                         lot::table
                             .filter(lot::customer_id.eq(e.customer))
-                            .filter(lot::remaining.gt(0_i64))
+                            .filter($crate::loyalty::points_left())
                             .order((lot::expires_sort.asc(), lot::created_at.asc(), lot::entry_id.asc()))
                             .limit($crate::loyalty::LOT_BATCH)
                             .select($crate::loyalty::LotRow::as_select()),
@@ -491,7 +498,7 @@ macro_rules! open_account {
             let due: Vec<$crate::loyalty::LotRow> = diesel_async::RunQueryDsl::load(
                 lots::table
                     .filter(lots::customer_id.eq(o.customer))
-                    .filter(lots::remaining.gt(0_i64))
+                    .filter($crate::loyalty::points_left())
                     .filter(lots::expires_sort.le(o.at))
                     .order((lots::expires_sort.asc(), lots::created_at.asc()))
                     .limit($crate::loyalty::LOT_BATCH)
@@ -807,7 +814,7 @@ pub async fn summary(store: &Store, ws: WorkspaceId, customer: CustomerId) -> Re
     let expiring: i64 = per_backend!(&mut conn, |c| loyalty_lots::table
         .filter(loyalty_lots::workspace_id.eq(Id(ws.0)))
         .filter(loyalty_lots::customer_id.eq(Id(customer.0)))
-        .filter(loyalty_lots::remaining.gt(0_i64))
+        .filter(points_left())
         .filter(loyalty_lots::expires_sort.le(horizon))
         .select(sum_of("remaining"))
         .get_result(c)
@@ -1153,7 +1160,7 @@ pub async fn expire_due(store: &Store, batch: i64) -> Result<ExpiryReport, Store
         let mut conn = store.read_primary().await?;
         let due: Vec<(Id, Id)> = per_backend!(&mut conn, |c| {
             let mut query = loyalty_lots::table
-                .filter(loyalty_lots::remaining.gt(0_i64))
+                .filter(points_left())
                 .filter(loyalty_lots::expires_sort.le(Ts(at)))
                 .select((loyalty_lots::workspace_id, loyalty_lots::customer_id))
                 .distinct()
@@ -1261,6 +1268,50 @@ mod tests {
 
     fn line(category: Option<&str>, net_minor: i64) -> EarnLine {
         EarnLine { category: category.map(str::to_owned), net_minor }
+    }
+
+    /// SQLite's plans for the lot queries' shapes, the oldest lots of a customer and the expiry
+    /// sweep, read from the partial indexes: with a bound 0 (`remaining > ?`) they scanned the
+    /// whole table.
+    #[test]
+    fn lots_with_points_left_are_read_from_the_partial_indexes() {
+        use diesel::query_builder::{QueryBuilder, QueryFragment};
+        use diesel::sqlite::{Sqlite, SqliteConnection, SqliteQueryBuilder};
+
+        #[derive(QueryableByName)]
+        struct Step {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            detail: String,
+        }
+        fn plan(conn: &mut SqliteConnection, query: impl QueryFragment<Sqlite>) -> String {
+            let mut sql = SqliteQueryBuilder::new();
+            query.to_sql(&mut sql, &Sqlite).unwrap();
+            let steps: Vec<Step> =
+                diesel::RunQueryDsl::load(diesel::sql_query(format!("EXPLAIN QUERY PLAN {}", sql.finish())), conn)
+                    .unwrap();
+            steps.into_iter().map(|s| s.detail).collect::<Vec<_>>().join("; ")
+        }
+        let path = std::env::temp_dir().join(format!("crm-lots-{}.db", Uuid::now_v7().simple()));
+        crate::run_migrations(&format!("sqlite://{}", path.display())).unwrap();
+        let mut conn = SqliteConnection::establish(&path.display().to_string()).unwrap();
+        let oldest = loyalty_lots::table
+            .filter(loyalty_lots::customer_id.eq(Id(Uuid::nil())))
+            .filter(points_left())
+            .order((loyalty_lots::expires_sort.asc(), loyalty_lots::created_at.asc(), loyalty_lots::entry_id.asc()))
+            .limit(LOT_BATCH)
+            .select(loyalty_lots::entry_id);
+        let due = loyalty_lots::table
+            .filter(points_left())
+            .filter(loyalty_lots::expires_sort.le(Ts(now())))
+            .select((loyalty_lots::workspace_id, loyalty_lots::customer_id))
+            .distinct()
+            .order(loyalty_lots::customer_id)
+            .limit(LOT_BATCH);
+        let (oldest, due) = (plan(&mut conn, oldest), plan(&mut conn, due));
+        assert!(oldest.contains("USING INDEX loyalty_lots_fifo"), "{oldest}");
+        // Either partial index serves the sweep (the planner picks the one in customer order).
+        assert!(due.contains("USING INDEX loyalty_lots_fifo") || due.contains("USING INDEX loyalty_lots_due"), "{due}");
+        drop(std::fs::remove_file(path));
     }
 
     async fn earn(
