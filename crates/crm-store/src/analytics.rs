@@ -132,7 +132,7 @@ const RFM_SCORED: &str = "WITH agg AS ( \
        SELECT p.customer_id AS customer_id, MAX(p.occurred_at) AS last_at, COUNT(*) AS orders, \
          CAST(SUM(p.total_minor - p.refunded_minor) AS BIGINT) AS revenue \
        FROM purchases p \
-       WHERE p.workspace_id = ? AND p.currency = ? AND p.occurred_at <= ? AND {ORDER} \
+       WHERE p.workspace_id = ? AND p.currency = ? AND {UNINDEXED}p.occurred_at <= ? AND {ORDER} \
        GROUP BY p.customer_id), \
      scored AS ( \
        SELECT customer_id, last_at, orders, revenue, \
@@ -142,7 +142,10 @@ const RFM_SCORED: &str = "WITH agg AS ( \
        FROM agg WHERE {LIVE}) ";
 
 pub(crate) fn rfm_sql(tail: &str, postgres: bool) -> String {
-    let scored = RFM_SCORED.replace("{ORDER}", ORDER).replace("{LIVE}", &live("agg", postgres));
+    let scored = RFM_SCORED
+        .replace("{ORDER}", ORDER)
+        .replace("{LIVE}", &live("agg", postgres))
+        .replace("{UNINDEXED}", unindexed(postgres));
     placeholders(&format!("{scored}{tail}"), postgres)
 }
 
@@ -345,13 +348,20 @@ const PER_KEY: &str = "SELECT CAST(0 AS BIGINT) AS total, {KEY} AS key, CAST(SUM
 const TOTALS: &str = "SELECT CAST(1 AS BIGINT) AS total, NULL AS key, CAST(COALESCE(SUM(rev), 0) AS BIGINT) AS revenue, \
      CAST(COALESCE(SUM(n), 0) AS BIGINT) AS orders, COUNT(*) AS customers, \
      CAST(COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS repeat_customers FROM t WHERE {LIVE}";
-/// The rows of `table` in the window (binds: workspace, currency, start, end). On SQLite the
-/// bounds are kept out of the index search (`+`): its planner cannot see bound values (QPSG,
-/// `.cargo/config.toml`) and would guess a window narrow enough to read by `occurred_at` and
-/// fetch each row, 3.4 s at 1 M purchases, where the covering per-customer index read whole
-/// takes 0.8 s, and 0.16 s for a one-month window, as fast as the `occurred_at` search.
+/// What keeps a time bound out of SQLite's index search: `+`. SQLite cannot tell how much of
+/// the purchases a bound window or `as_of` covers (it reads no bound values, see QPSG in
+/// `.cargo/config.toml`; without ANALYZE it has no samples either) and guesses a narrow range:
+/// it then read by `occurred_at` and fetched each row, 3.4 s for the month analytics of 1 M
+/// purchases, where the covering per-customer index read whole takes 0.8 s, and 0.16 s for a
+/// one-month window, as fast as the `occurred_at` search. PostgreSQL has no unary `+` for
+/// timestamps and sizes the range itself.
+fn unindexed(postgres: bool) -> &'static str {
+    if postgres { "" } else { "+" }
+}
+
+/// The rows of `table` in the window (binds: workspace, currency, start, end).
 fn in_window(table: &str, postgres: bool) -> String {
-    let bound = if postgres { "" } else { "+" };
+    let bound = unindexed(postgres);
     format!(
         "{table}.workspace_id = ? AND {table}.currency = ? AND {bound}{table}.occurred_at >= ? \
          AND {bound}{table}.occurred_at < ?"
