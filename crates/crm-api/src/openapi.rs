@@ -4,7 +4,7 @@
 use actix_web::App;
 use crm_domain::page::MAX_LIMIT;
 use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -354,22 +354,22 @@ fn link_creates(api: &mut OpenApi) {
     let mut links = Vec::new();
     for (parent, item) in api.paths.paths.iter().filter(|(path, _)| !path.contains('{')) {
         let Some(created) = json_schema(&item.post, "201") else { continue };
+        // The paths one parameter below the create's: (that parameter, the rest, the item).
+        let children: Vec<(&str, &str, &PathItem)> = (api.paths.paths.iter())
+            .filter_map(|(path, target)| {
+                let (param, rest) = path.strip_prefix(parent.as_str())?.strip_prefix("/{")?.split_once('}')?;
+                (!rest.contains('{')).then_some((param, rest, target))
+            })
+            .collect();
         // The record's own path: the one whose GET answers what the create does.
-        let Some(own) = api.paths.paths.iter().find_map(|(path, target)| {
-            let param = path.strip_prefix(parent.as_str())?.strip_prefix("/{")?.strip_suffix('}')?;
-            (json_schema(&target.get, "200").as_ref() == Some(&created)).then_some(param)
-        }) else {
-            continue;
-        };
-        for (path, target) in &api.paths.paths {
-            let Some((param, _)) =
-                path.strip_prefix(parent.as_str()).and_then(|r| r.strip_prefix("/{")?.split_once('}'))
-            else {
-                continue;
-            };
+        let own = children
+            .iter()
+            .find(|(_, rest, target)| rest.is_empty() && json_schema(&target.get, "200").as_ref() == Some(&created));
+        let Some(&(own, _, _)) = own else { continue };
+        for &(param, _, target) in &children {
             // The id, or the field a path names the record by instead (a coupon's code).
             let field = if param == own { "id" } else { param };
-            if path_params(path).len() != 1 || !has_field(&created, field) {
+            if !has_field(&created, field) {
                 continue;
             }
             let ops = [&target.get, &target.post, &target.put, &target.patch, &target.delete];
@@ -385,11 +385,6 @@ fn link_creates(api: &mut OpenApi) {
             created.links.insert(id, RefOr::T(link));
         }
     }
-}
-
-/// The names of a path's parameters, in order: `/v1/pipelines/{id}/stages/{stage_id}` → id, stage_id.
-fn path_params(path: &str) -> Vec<&str> {
-    path.split('{').skip(1).filter_map(|s| s.split_once('}').map(|(name, _)| name)).collect()
 }
 
 /// The document as pretty JSON: what `crm openapi` prints and `openapi/openapi.json` holds.
@@ -419,6 +414,11 @@ mod tests {
         for code in ErrorCode::ALL {
             assert!(text.contains(&format!("`{}`", code.as_str())), "{} is not in the spec", code.as_str());
         }
+    }
+
+    /// The names of a path's parameters, in order: `/v1/pipelines/{id}/stages/{stage_id}` → id, stage_id.
+    fn path_params(path: &str) -> Vec<&str> {
+        path.split('{').skip(1).filter_map(|s| s.split_once('}').map(|(name, _)| name)).collect()
     }
 
     /// Every link names an operation that exists under the create's path, gives its one path
