@@ -88,6 +88,21 @@ async fn malformed_and_mistyped_json_is_a_problem(app: TestApp) {
 }
 both_backends!(malformed_and_mistyped_json_is_a_problem);
 
+/// serde_json alone reads a struct from an array, field by field: `["a"]` was a segment named
+/// "a", and `["Main st 1", null, "Kyiv"]` an address. An array is never an object here.
+async fn an_array_is_not_an_object(app: TestApp) {
+    assert_field_error(app.post_json("/v1/segments", &json!(["Cup"])).await, "", "invalid_type").await;
+    let body = json!({"kind": "person", "first_name": "A", "address": ["Main st 1", null, "Kyiv"]});
+    assert_field_error(app.post_json("/v1/customers", &body).await, "address", "invalid_type").await;
+    assert_eq!(customer_count(&app).await, 0, "nothing was created");
+
+    let segment = assert_json(app.post_json("/v1/segments", &json!({"name": "Cup"})).await, 201).await;
+    let path = format!("/v1/segments/{}", segment["id"].as_str().unwrap_or_default());
+    assert_field_error(app.patch_json(&path, &json!({"filter": [null]})).await, "filter", "invalid_type").await;
+    assert_eq!(assert_json(app.get(&path).await, 200).await, segment, "the refused patch changed nothing");
+}
+both_backends!(an_array_is_not_an_object);
+
 /// JSON has one number type and the spec's `integer` is JSON Schema's: `12.0` is an integer,
 /// as a client computing in floating point sends it; `12.5` and a float past 2^53 are not.
 async fn whole_floats_are_taken_as_integers(app: TestApp) {

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod interaction;
 pub mod lead;
 pub mod loyalty;
+mod objects_only;
 pub mod owner;
 pub mod page;
 pub mod patch;

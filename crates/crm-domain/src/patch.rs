@@ -6,11 +6,12 @@ use serde_json::Value;
 use serde_path_to_error::Segment;
 
 use crate::ValidationErrors;
+use crate::objects_only::ObjectsOnly;
 
 /// Deserializes a JSON value, reporting where and why it does not fit `T`.
 pub fn decode<T: DeserializeOwned>(mut value: Value) -> Result<T, ValidationErrors> {
     loop {
-        match serde_path_to_error::deserialize(&value) {
+        match serde_path_to_error::deserialize(ObjectsOnly(&value)) {
             Ok(decoded) => return Ok(decoded),
             // Each pass turns one float into an integer, so the loop ends.
             Err(err) if integer_for_whole_float(&mut value, err.path()) => {}
@@ -22,7 +23,7 @@ pub fn decode<T: DeserializeOwned>(mut value: Value) -> Result<T, ValidationErro
 /// Like [`decode`] for raw bytes; `Err(None)` means the bytes are not JSON at all.
 pub fn decode_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Option<ValidationErrors>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let result: Result<T, _> = serde_path_to_error::deserialize(ObjectsOnly(&mut de));
     match result {
         Ok(value) => de.end().map(|_| value).map_err(|_| None),
         Err(err) if err.inner().is_syntax() || err.inner().is_eof() => Err(None),
@@ -185,6 +186,20 @@ mod tests {
         assert_eq!(open, Some(expected));
         let fields = open.map(|o| o.fields["score"].is_f64());
         assert_eq!(fields, Some(true), "a float in an open map stays a float");
+    }
+
+    /// serde_json alone reads a struct from an array, field by field (`["x"]` as `{"name": "x"}`).
+    #[test]
+    fn an_array_is_not_an_object() {
+        let expect = |path: &str| Some(vec![(path.to_owned(), "invalid_type".to_owned())]);
+        assert_eq!(decode::<Thing>(json!(["x"])).err().map(codes), expect(""));
+        assert_eq!(decode_slice::<Thing>(br#"["x"]"#).err().flatten().map(codes), expect(""));
+        let nested = br#"{"name": "x", "inner": [1, 2]}"#;
+        assert_eq!(decode_slice::<Thing>(nested).err().flatten().map(codes), expect("inner"));
+        let merged = merge(&Thing { name: "x".into(), note: None, inner: None }, json!({"inner": [null]}));
+        assert_eq!(merged.err().map(codes), expect("inner"));
+        let objects = br#"{"name": "x", "note": null, "inner": {"a": 1}}"#;
+        assert_eq!(decode_slice::<Thing>(objects).ok().and_then(|t| t.inner), Some(Inner { a: Some(1), b: None }));
     }
 
     #[test]
