@@ -83,6 +83,8 @@ async fn invalid_leads_are_422(app: TestApp) {
         (json!({"first_name": "A", "owner_id": uuid::Uuid::now_v7()}), "owner_id", "not_found"),
         (json!({"first_name": "A", "form_data": {"k": "a\u{0}b"}}), "form_data", "invalid_characters"),
         (json!({"first_name": "x".repeat(201)}), "first_name", "too_long"),
+        (json!({"first_name": "A", "notes": "a\u{b}b"}), "notes", "invalid_characters"),
+        (json!({"first_name": "A\u{85}"}), "first_name", "invalid_characters"),
     ];
     for (body, field, code) in cases {
         assert_field_error(app.post_json("/v1/leads", &body).await, field, code).await;
@@ -93,6 +95,15 @@ async fn invalid_leads_are_422(app: TestApp) {
     assert!(app.admin().list_all("/v1/leads").await.is_empty(), "rejected creates create nothing");
 }
 both_backends!(invalid_leads_are_422);
+
+/// A form's textarea sends its line breaks as CRLF; tabs and line breaks are kept as sent.
+async fn notes_keep_tabs_and_line_breaks(app: TestApp) {
+    let notes = "Call back\r\nafter 5:\tbefore the shop opens\nor on Monday";
+    let lead = post_lead(&app, &json!({"first_name": "Olena", "notes": notes})).await;
+    assert_eq!(lead["notes"], notes);
+    assert_eq!(assert_json(app.get(&path_of(&lead)).await, 200).await["notes"], notes);
+}
+both_backends!(notes_keep_tabs_and_line_breaks);
 
 async fn a_live_email_belongs_to_one_lead(app: TestApp) {
     let first = post_lead(&app, &taras()).await;

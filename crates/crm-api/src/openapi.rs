@@ -2,11 +2,14 @@
 //! what every operation shares (problem responses, `Idempotency-Key`, `If-Match`).
 
 use actix_web::App;
+use crm_domain::TEXT_PATTERN;
 use crm_domain::page::MAX_LIMIT;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, ArrayItems, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, Required};
 use utoipa::{Modify, OpenApi as _, ToSchema};
@@ -330,7 +333,68 @@ pub fn spec() -> OpenApi {
         }
     }
     link_creates(&mut api);
+    publish_text_rule(&mut api);
     api
+}
+
+/// Gives each free-text field of a request body the characters its validator takes
+/// ([`TEXT_PATTERN`]), so a client or a fuzzer knows that a control character is refused: every
+/// string with a `maxLength` and no rule of its own (pattern, format, enum). A password takes
+/// any character.
+fn publish_text_rule(api: &mut OpenApi) {
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(r)) = map.get("$ref") {
+                    out.extend(r.strip_prefix("#/components/schemas/").map(str::to_owned));
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    fn free_text(schema: &mut RefOr<Schema>) -> Option<&mut Object> {
+        let schema = match schema {
+            RefOr::T(Schema::Array(array)) => match &mut array.items {
+                ArrayItems::RefOrSchema(items) => items.as_mut(),
+                ArrayItems::False => return None,
+            },
+            schema => schema,
+        };
+        let RefOr::T(Schema::Object(text)) = schema else { return None };
+        let string = match &text.schema_type {
+            SchemaType::Type(t) => *t == Type::String,
+            SchemaType::Array(types) => types.contains(&Type::String),
+            SchemaType::AnyValue => false,
+        };
+        let own_rule = text.pattern.is_some() || text.format.is_some() || text.enum_values.is_some();
+        (string && text.max_length.is_some() && !own_rule).then_some(text)
+    }
+    let bodies = api
+        .paths
+        .paths
+        .values()
+        .flat_map(|item| [&item.get, &item.post, &item.put, &item.patch, &item.delete].into_iter().flatten());
+    let mut pending = Vec::new();
+    for body in bodies.filter_map(|op| op.request_body.as_ref()) {
+        refs(&serde_json::to_value(body).unwrap_or_default(), &mut pending);
+    }
+    let Some(components) = api.components.as_mut() else { return };
+    let mut inputs = std::collections::BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if let Some(schema) = components.schemas.get(&name).filter(|_| !inputs.contains(&name)) {
+            refs(&serde_json::to_value(schema).unwrap_or_default(), &mut pending);
+            inputs.insert(name);
+        }
+    }
+    for name in &inputs {
+        let Some(RefOr::T(Schema::Object(input))) = components.schemas.get_mut(name) else { continue };
+        let fields = input.properties.iter_mut().filter(|(field, _)| *field != "password");
+        for text in fields.filter_map(|(_, schema)| free_text(schema)) {
+            text.pattern = Some(TEXT_PATTERN.to_owned());
+        }
+    }
 }
 
 /// Links each top-level create's 201 to the operations on the record it created (`POST
@@ -414,6 +478,36 @@ mod tests {
         for code in ErrorCode::ALL {
             assert!(text.contains(&format!("`{}`", code.as_str())), "{} is not in the spec", code.as_str());
         }
+    }
+
+    #[test]
+    fn free_text_fields_publish_the_characters_they_take() {
+        let api = spec();
+        let schemas = &api.components.as_ref().unwrap().schemas;
+        let pattern = |schema: &str, field: &str| {
+            let Some(RefOr::T(Schema::Object(o))) = schemas.get(schema) else { panic!("{schema}") };
+            match &o.properties[field] {
+                RefOr::T(Schema::Object(text)) => text.pattern.clone(),
+                RefOr::T(Schema::Array(a)) => match &a.items {
+                    ArrayItems::RefOrSchema(items) => match items.as_ref() {
+                        RefOr::T(Schema::Object(text)) => text.pattern.clone(),
+                        _ => None,
+                    },
+                    ArrayItems::False => None,
+                },
+                _ => None,
+            }
+        };
+        let text = Some(TEXT_PATTERN.to_owned());
+        // A body's own field, a nested schema's, one only a nested array reaches, a list's items.
+        assert_eq!(pattern("CustomerInput", "first_name"), text);
+        assert_eq!(pattern("Address", "line1"), text);
+        assert_eq!(pattern("PurchaseItemInput", "name"), text);
+        assert_eq!(pattern("SegmentCriteria", "city"), text);
+        // Its own rule stays; a password takes any character; a response is not an input.
+        assert!(pattern("Address", "country").is_some_and(|own| own.starts_with("^([A-Za-z]{2}|")));
+        assert_eq!(pattern("NewUser", "password"), None);
+        assert_eq!(pattern("Customer", "first_name"), None);
     }
 
     /// The names of a path's parameters, in order: `/v1/pipelines/{id}/stages/{stage_id}` → id, stage_id.

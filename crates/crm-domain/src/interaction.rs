@@ -146,13 +146,6 @@ pub fn acting_user(actor: Actor) -> Option<UserId> {
     }
 }
 
-/// Records `invalid_characters` for control characters other than line breaks and tabs.
-pub(crate) fn check_text_chars(e: &mut ValidationErrors, field: &str, value: &str) {
-    if value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
-        e.add(field, "invalid_characters", "must not contain control characters");
-    }
-}
-
 /// Rejects NUL anywhere in a JSON document (PostgreSQL's jsonb cannot store it) and bounds its size.
 pub(crate) fn check_metadata(e: &mut ValidationErrors, field: &str, metadata: &Map<String, Value>) {
     fn has_nul(value: &Value) -> bool {
@@ -203,7 +196,7 @@ impl InteractionInput {
             if body.len() > BODY_MAX_BYTES {
                 e.add("body", "too_long", "must be at most 100 KiB");
             }
-            check_text_chars(&mut e, "body", &body);
+            e.check_chars("body", &body);
             Some(body.trim().to_owned()).filter(|b| !b.is_empty())
         });
         if self.occurred_at > now + Duration::hours(FUTURE_TOLERANCE_HOURS) {

@@ -32,4 +32,4 @@ pub mod values;
 pub mod web_form;
 
 pub use ids::*;
-pub use validation::{FieldError, ValidationErrors};
+pub use validation::{FieldError, TEXT_PATTERN, ValidationErrors};

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::customer::str_enum;
-use crate::interaction::{check_text_chars, earliest};
+use crate::interaction::earliest;
 use crate::owner::REASON_MAX;
 use crate::{CustomerId, DealId, LeadId, TaskId, UserId, ValidationErrors};
 
@@ -200,13 +200,7 @@ impl TaskInput {
         if title.is_none() && e.is_empty() {
             e.add("title", "required", "a task needs a title");
         }
-        let description = self.description.and_then(|d| {
-            if d.chars().count() > DESCRIPTION_MAX {
-                e.add("description", "too_long", format!("must be at most {DESCRIPTION_MAX} characters"));
-            }
-            check_text_chars(&mut e, "description", &d);
-            Some(d.trim().to_owned()).filter(|d| !d.is_empty())
-        });
+        let description = e.text("description", self.description, DESCRIPTION_MAX);
         if self.due_at.is_some_and(|due| due < earliest() || due >= latest_due()) {
             e.add("due_at", "out_of_range", "must be between 1900 and 2999");
         }

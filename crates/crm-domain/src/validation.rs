@@ -49,16 +49,26 @@ impl ValidationErrors {
         Some(value.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
-    /// Records `too_long` or `invalid_characters` (control characters such as NUL).
+    /// Records `too_long` or `invalid_characters` (see [`check_chars`](Self::check_chars)).
     pub fn check_len(&mut self, field: &str, value: &str, max: usize) {
         if value.chars().count() > max {
             self.add(field, "too_long", format!("must be at most {max} characters"));
         }
-        if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        self.check_chars(field, value);
+    }
+
+    /// Records `invalid_characters` for a control character other than tab and the line breaks
+    /// (a form's textarea sends CRLF): what [`TEXT_PATTERN`] publishes.
+    pub fn check_chars(&mut self, field: &str, value: &str) {
+        if value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
             self.add(field, "invalid_characters", "must not contain control characters");
         }
     }
 }
+
+/// The free-text rule of [`ValidationErrors::check_chars`] as a JSON Schema `pattern` (no
+/// Unicode `Cc` character but tab, LF and CR), which the spec gives every free-text field.
+pub const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
 
 impl std::fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,6 +106,17 @@ mod tests {
         errors.text("nick", Some("a\0b".into()), 5);
         let codes: Vec<_> = errors.0.iter().map(|e| (e.field.as_str(), e.code.as_str())).collect();
         assert_eq!(codes, [("name", "too_long"), ("nick", "invalid_characters")]);
+    }
+
+    #[test]
+    fn text_pattern_takes_what_check_chars_takes() {
+        let Ok(pattern) = regex::Regex::new(TEXT_PATTERN) else { panic!("{TEXT_PATTERN} is not a regex") };
+        let probes = (0..0x3000).chain([0xFEFF, 0x1F600, 0x10FFFF]).filter_map(char::from_u32);
+        for c in probes {
+            let mut errors = ValidationErrors::default();
+            errors.check_chars("f", &format!("a{c}b"));
+            assert_eq!(pattern.is_match(&format!("a{c}b")), errors.is_empty(), "U+{:04X}", c as u32);
+        }
     }
 
     #[test]
