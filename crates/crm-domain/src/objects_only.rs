@@ -4,11 +4,15 @@
 //! (serde-rs/serde#1587), so `["Main st 1", null, "Kyiv"]` was taken as an address and `["a"]`
 //! as a whole segment. The API's bodies are objects, so the adapter asks the format for a map
 //! wherever a type asks for a struct, and an array is refused as `invalid type: sequence`.
-//! Every value below is read through the adapter too, so the rule holds at any depth.
+//! Likewise every enum of the API is a string (`"person"`), where serde_json also took the
+//! externally tagged form (`{"person": null}`). Every value below is read through the adapter
+//! too, so the rules hold at any depth.
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+use serde::de::{
+    self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, VariantAccess, Visitor,
+};
 
 pub(crate) struct ObjectsOnly<T>(pub(crate) T);
 
@@ -32,6 +36,15 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectsOnly<D> {
         self.0.deserialize_map(ObjectsOnly(visitor))
     }
 
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_any(StringEnum(visitor))
+    }
+
     fn is_human_readable(&self) -> bool {
         self.0.is_human_readable()
     }
@@ -43,9 +56,23 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for ObjectsOnly<D> {
         deserialize_str(), deserialize_string(), deserialize_bytes(), deserialize_byte_buf(),
         deserialize_option(), deserialize_unit(), deserialize_unit_struct(name: &'static str),
         deserialize_newtype_struct(name: &'static str), deserialize_seq(), deserialize_tuple(len: usize),
-        deserialize_tuple_struct(name: &'static str, len: usize), deserialize_map(),
-        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
-        deserialize_identifier(), deserialize_ignored_any(),
+        deserialize_tuple_struct(name: &'static str, len: usize), deserialize_map(), deserialize_identifier(),
+        deserialize_ignored_any(),
+    }
+}
+
+/// Reads an enum from a string only; anything else is refused as of the wrong type.
+struct StringEnum<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for StringEnum<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<V::Value, E> {
+        self.0.visit_enum(IntoDeserializer::<E>::into_deserializer(value))
     }
 }
 

@@ -135,6 +135,13 @@ mod tests {
         b: Option<u32>,
     }
 
+    #[derive(Debug, PartialEq, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Kind {
+        Person,
+        Company,
+    }
+
     fn codes(errors: ValidationErrors) -> Vec<(String, String)> {
         errors.0.into_iter().map(|e| (e.field, e.code)).collect()
     }
@@ -188,7 +195,8 @@ mod tests {
         assert_eq!(fields, Some(true), "a float in an open map stays a float");
     }
 
-    /// serde_json alone reads a struct from an array, field by field (`["x"]` as `{"name": "x"}`).
+    /// serde_json alone reads a struct from an array, field by field (`["x"]` as `{"name": "x"}`),
+    /// and an enum from a one-key object (`{"company": null}`).
     #[test]
     fn an_array_is_not_an_object() {
         let expect = |path: &str| Some(vec![(path.to_owned(), "invalid_type".to_owned())]);
@@ -198,6 +206,12 @@ mod tests {
         assert_eq!(decode_slice::<Thing>(nested).err().flatten().map(codes), expect("inner"));
         let merged = merge(&Thing { name: "x".into(), note: None, inner: None }, json!({"inner": [null]}));
         assert_eq!(merged.err().map(codes), expect("inner"));
+        let tagged = decode::<Vec<Kind>>(json!(["person", {"company": null}])).err().map(codes);
+        assert_eq!(tagged, expect("[1]"));
+        assert_eq!(
+            decode_slice::<Vec<Kind>>(br#"["person", "company"]"#).ok(),
+            Some(vec![Kind::Person, Kind::Company])
+        );
         let objects = br#"{"name": "x", "note": null, "inner": {"a": 1}}"#;
         assert_eq!(decode_slice::<Thing>(objects).ok().and_then(|t| t.inner), Some(Inner { a: Some(1), b: None }));
     }
