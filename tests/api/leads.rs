@@ -85,6 +85,8 @@ async fn invalid_leads_are_422(app: TestApp) {
         (json!({"first_name": "x".repeat(201)}), "first_name", "too_long"),
         (json!({"first_name": "A", "notes": "a\u{b}b"}), "notes", "invalid_characters"),
         (json!({"first_name": "A\u{85}"}), "first_name", "invalid_characters"),
+        (json!({"first_name": "A", "email": "\u{b}"}), "email", "invalid_characters"),
+        (json!({"first_name": "A", "website": "https://a.example/\u{1}"}), "website", "invalid_characters"),
     ];
     for (body, field, code) in cases {
         assert_field_error(app.post_json("/v1/leads", &body).await, field, code).await;

@@ -7,9 +7,7 @@ use crm_domain::page::MAX_LIMIT;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{
-    AnyOfBuilder, ArrayItems, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
-};
+use utoipa::openapi::schema::{AnyOfBuilder, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, RefOr, Required};
 use utoipa::{Modify, OpenApi as _, ToSchema};
@@ -355,21 +353,20 @@ fn publish_text_rule(api: &mut OpenApi) {
         }
     }
     fn free_text(schema: &mut RefOr<Schema>) -> Option<&mut Object> {
-        let schema = match schema {
-            RefOr::T(Schema::Array(array)) => match &mut array.items {
-                ArrayItems::RefOrSchema(items) => items.as_mut(),
-                ArrayItems::False => return None,
-            },
-            schema => schema,
-        };
-        let RefOr::T(Schema::Object(text)) = schema else { return None };
-        let string = match &text.schema_type {
-            SchemaType::Type(t) => *t == Type::String,
-            SchemaType::Array(types) => types.contains(&Type::String),
-            SchemaType::AnyValue => false,
-        };
-        let own_rule = text.pattern.is_some() || text.format.is_some() || text.enum_values.is_some();
-        (string && text.max_length.is_some() && !own_rule).then_some(text)
+        match schema {
+            // A merge patch's field: one of the field and null.
+            RefOr::T(Schema::OneOf(one_of)) => one_of.items.iter_mut().find_map(free_text),
+            RefOr::T(Schema::Object(text)) => {
+                let string = match &text.schema_type {
+                    SchemaType::Type(t) => *t == Type::String,
+                    SchemaType::Array(types) => types.contains(&Type::String),
+                    SchemaType::AnyValue => false,
+                };
+                let own_rule = text.pattern.is_some() || text.format.is_some() || text.enum_values.is_some();
+                (string && text.max_length.is_some() && !own_rule).then_some(text)
+            }
+            _ => None,
+        }
     }
     let bodies = api
         .paths
@@ -486,25 +483,22 @@ mod tests {
         let schemas = &api.components.as_ref().unwrap().schemas;
         let pattern = |schema: &str, field: &str| {
             let Some(RefOr::T(Schema::Object(o))) = schemas.get(schema) else { panic!("{schema}") };
-            match &o.properties[field] {
+            let text = match &o.properties[field] {
+                RefOr::T(Schema::OneOf(one_of)) => &one_of.items[0],
+                text => text,
+            };
+            match text {
                 RefOr::T(Schema::Object(text)) => text.pattern.clone(),
-                RefOr::T(Schema::Array(a)) => match &a.items {
-                    ArrayItems::RefOrSchema(items) => match items.as_ref() {
-                        RefOr::T(Schema::Object(text)) => text.pattern.clone(),
-                        _ => None,
-                    },
-                    ArrayItems::False => None,
-                },
                 _ => None,
             }
         };
         let text = Some(TEXT_PATTERN.to_owned());
-        // A body's own field, a nested schema's, one only a nested array reaches, a list's items.
+        // A body's own field, a nested schema's, one only a nested array reaches, a merge patch's.
         assert_eq!(pattern("CustomerInput", "first_name"), text);
         assert_eq!(pattern("Address", "line1"), text);
         assert_eq!(pattern("PurchaseItemInput", "name"), text);
-        assert_eq!(pattern("SegmentCriteria", "city"), text);
-        // Its own rule stays; a password takes any character; a response is not an input.
+        assert_eq!(pattern("SegmentPatch", "name"), text);
+        // Its own rule stays; a password takes any character; a response alone is not an input.
         assert!(pattern("Address", "country").is_some_and(|own| own.starts_with("^([A-Za-z]{2}|")));
         assert_eq!(pattern("NewUser", "password"), None);
         assert_eq!(pattern("Customer", "first_name"), None);

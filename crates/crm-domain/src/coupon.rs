@@ -164,7 +164,10 @@ fn check_range(e: &mut ValidationErrors, field: &str, value: Option<i64>, min: i
 }
 
 fn check_currency(e: &mut ValidationErrors, field: &str, raw: Option<String>) -> Option<String> {
-    let raw = raw.filter(|c| !c.trim().is_empty())?;
+    let raw = raw?;
+    if !e.check_chars(field, &raw) || raw.trim().is_empty() {
+        return None;
+    }
     let parsed = parse_currency(raw.trim());
     if parsed.is_none() {
         e.add(field, "invalid_value", "must be an ISO 4217 code of three letters, e.g. EUR");

@@ -403,7 +403,11 @@ pub(crate) fn parsed(
     value: Option<String>,
     parse: fn(&str) -> Result<String, crate::values::Invalid>,
 ) -> Option<String> {
-    let value = value.filter(|v| !v.trim().is_empty())?;
+    let value = value?;
+    // Before the blank test: `trim` would drop a vertical tab or U+0085 unseen.
+    if !e.check_chars(field, &value) || value.trim().is_empty() {
+        return None;
+    }
     match parse(&value) {
         Ok(v) => Some(v),
         Err(invalid) => {

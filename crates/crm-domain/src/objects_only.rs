@@ -6,13 +6,12 @@
 //! wherever a type asks for a struct, and an array is refused as `invalid type: sequence`.
 //! Likewise every enum of the API is a string (`"person"`), where serde_json also took the
 //! externally tagged form (`{"person": null}`). Every value below is read through the adapter
-//! too, so the rules hold at any depth.
+//! too, so the rules hold at any depth; but not inside `flatten`ed or untagged types, which
+//! serde buffers and reads on its own (no input type uses them).
 
 use std::fmt;
 
-use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, SeqAccess, VariantAccess, Visitor,
-};
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
 pub(crate) struct ObjectsOnly<T>(pub(crate) T);
 
@@ -121,10 +120,6 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for ObjectsOnly<V> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         self.0.visit_map(ObjectsOnly(map))
     }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
-        self.0.visit_enum(ObjectsOnly(data))
-    }
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for ObjectsOnly<S> {
@@ -160,39 +155,5 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for ObjectsOnly<A> {
 
     fn size_hint(&self) -> Option<usize> {
         self.0.size_hint()
-    }
-}
-
-impl<'de, A: EnumAccess<'de>> EnumAccess<'de> for ObjectsOnly<A> {
-    type Error = A::Error;
-    type Variant = ObjectsOnly<A::Variant>;
-
-    fn variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<(T::Value, Self::Variant), A::Error> {
-        let (value, variant) = self.0.variant_seed(ObjectsOnly(seed))?;
-        Ok((value, ObjectsOnly(variant)))
-    }
-}
-
-impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for ObjectsOnly<A> {
-    type Error = A::Error;
-
-    fn unit_variant(self) -> Result<(), A::Error> {
-        self.0.unit_variant()
-    }
-
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
-        self.0.newtype_variant_seed(ObjectsOnly(seed))
-    }
-
-    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, A::Error> {
-        self.0.tuple_variant(len, ObjectsOnly(visitor))
-    }
-
-    fn struct_variant<V: Visitor<'de>>(
-        self,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, A::Error> {
-        self.0.struct_variant(fields, ObjectsOnly(visitor))
     }
 }

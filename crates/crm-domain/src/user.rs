@@ -71,7 +71,9 @@ impl NewUser {
     pub fn validate(self) -> Result<NewUser, ValidationErrors> {
         let mut e = ValidationErrors::default();
         let email = match parse_email(&self.email) {
-            Ok(email) => email,
+            // `parse_email` trims, which would drop a vertical tab or U+0085 unseen.
+            Ok(email) if e.check_chars("email", &self.email) => email,
+            Ok(_) => String::new(),
             Err(invalid) => {
                 e.add("email", invalid.code, invalid.message);
                 String::new()

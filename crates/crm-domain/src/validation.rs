@@ -58,11 +58,13 @@ impl ValidationErrors {
     }
 
     /// Records `invalid_characters` for a control character other than tab and the line breaks
-    /// (a form's textarea sends CRLF): what [`TEXT_PATTERN`] publishes.
-    pub fn check_chars(&mut self, field: &str, value: &str) {
-        if value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r')) {
+    /// (a form's textarea sends CRLF): what [`TEXT_PATTERN`] publishes. Says whether there was none.
+    pub fn check_chars(&mut self, field: &str, value: &str) -> bool {
+        let clean = !value.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'));
+        if !clean {
             self.add(field, "invalid_characters", "must not contain control characters");
         }
+        clean
     }
 }
 

@@ -230,7 +230,8 @@ impl WebFormInput {
         }
         let default_tags = validate_tags(&mut e, self.default_tags);
         let honeypot_field = self.honeypot_field.trim().to_owned();
-        if !honeypot_field.is_empty() && !field_name_ok(&honeypot_field) {
+        let clean = !self.honeypot_field.chars().any(char::is_control);
+        if !clean || !honeypot_field.is_empty() && !field_name_ok(&honeypot_field) {
             e.add("honeypot_field", "invalid_format", "at most 100 characters without control characters");
         }
         if field_mapping.contains_key(&honeypot_field) {
