@@ -1,8 +1,6 @@
 //! Deals: an opportunity with a customer, moving through a pipeline's stages. The stage
 //! transition rules and the weighted-forecast maths are pure functions tested here.
 
-use std::collections::BTreeSet;
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -12,6 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::access::Actor;
+use crate::customer::validate_tags;
 use crate::pipeline::StageKind;
 use crate::{CustomerId, DealId, PipelineId, StageId, UserId, ValidationErrors};
 
@@ -19,8 +18,6 @@ pub const TITLE_MAX: usize = 200;
 pub const LOST_REASON_MAX: usize = 500;
 /// 10^15 minor units: a quadrillion cents is more than any deal, and × 100 still fits an i64.
 pub const AMOUNT_MAX: i64 = 1_000_000_000_000_000;
-const MAX_TAGS: usize = 50;
-const TAG_MAX: usize = 64;
 const CUSTOM_FIELDS_MAX_BYTES: usize = 16 * 1024;
 
 /// Where a deal stands: follows the kind of its stage.
@@ -224,23 +221,6 @@ impl DealInput {
 /// Three ASCII letters, upper-cased.
 pub fn parse_currency(raw: &str) -> Option<String> {
     (raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_alphabetic())).then(|| raw.to_ascii_uppercase())
-}
-
-fn validate_tags(e: &mut ValidationErrors, tags: Vec<String>) -> Vec<String> {
-    if tags.len() > MAX_TAGS {
-        e.add("tags", "too_many", format!("at most {MAX_TAGS} tags"));
-    }
-    let mut seen = BTreeSet::new();
-    let mut out = Vec::new();
-    for (i, tag) in tags.into_iter().enumerate() {
-        let field = format!("tags[{i}]");
-        match e.text(&field, Some(tag), TAG_MAX) {
-            Some(tag) if seen.insert(tag.clone()) => out.push(tag),
-            Some(_) => {}
-            None => e.add(field, "required", "tags must not be blank"),
-        }
-    }
-    out
 }
 
 fn validate_custom_fields(e: &mut ValidationErrors, fields: &Map<String, Value>) {
