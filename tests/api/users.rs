@@ -62,6 +62,7 @@ async fn invalid_users_are_rejected(app: TestApp) {
     let cases = [
         (with("password", json!("short")), "password", "too_short"),
         (with("email", json!("not-an-email")), "email", "invalid_format"),
+        (with("email", json!("\u{b}x@example.test")), "email", "invalid_characters"),
         (with("name", json!("   ")), "name", "required"),
         (with("role", json!("root")), "role", "invalid_value"),
         (with("password_hash", json!("x")), "password_hash", "unknown_field"),

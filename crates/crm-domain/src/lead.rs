@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
-use crate::customer::{parsed, str_enum, validate_tags};
+use crate::customer::{parsed, parsed_text, str_enum, validate_tags};
 use crate::scoring::ScoreReason;
 use crate::values::{parse_country, parse_email, parse_phone, parse_website};
 use crate::{CustomerId, DealId, LeadId, UserId, ValidationErrors, WebFormId};
@@ -259,9 +259,9 @@ impl LeadInput {
         let last_name = e.text("last_name", self.last_name, NAME_MAX);
         let company_name = e.text("company_name", self.company_name, NAME_MAX);
         let job_title = e.text("job_title", self.job_title, NAME_MAX);
-        let email = parsed(&mut e, "email", self.email, parse_email);
-        let phone = parsed(&mut e, "phone", self.phone, parse_phone);
-        let website = parsed(&mut e, "website", self.website, parse_website);
+        let email = parsed_text(&mut e, "email", self.email, parse_email);
+        let phone = parsed_text(&mut e, "phone", self.phone, parse_phone);
+        let website = parsed_text(&mut e, "website", self.website, parse_website);
         let industry = e.text("industry", self.industry, 100);
         let country = parsed(&mut e, "country", self.country, parse_country);
         let city = e.text("city", self.city, 100);

@@ -83,7 +83,13 @@ fn field_error(path: &str, message: &str) -> ValidationErrors {
     } else {
         (path.to_owned(), "invalid_value")
     };
-    let message = message.split(" at line ").next().unwrap_or(message).to_owned();
+    let mut message = message.split(" at line ").next().unwrap_or(message).to_owned();
+    // serde names the Rust type; a client sent JSON.
+    for (rust, json) in [(", expected struct ", ", expected an object"), (", expected enum ", ", expected a string")] {
+        if let Some(at) = message.find(rust) {
+            message.replace_range(at.., json);
+        }
+    }
     ValidationErrors::single(field, code, message)
 }
 
@@ -206,8 +212,12 @@ mod tests {
         assert_eq!(decode_slice::<Thing>(nested).err().flatten().map(codes), expect("inner"));
         let merged = merge(&Thing { name: "x".into(), note: None, inner: None }, json!({"inner": [null]}));
         assert_eq!(merged.err().map(codes), expect("inner"));
-        let tagged = decode::<Vec<Kind>>(json!(["person", {"company": null}])).err().map(codes);
-        assert_eq!(tagged, expect("[1]"));
+        let tagged = decode::<Vec<Kind>>(json!(["person", {"company": null}])).err();
+        assert_eq!(tagged.clone().map(codes), expect("[1]"));
+        // The messages speak JSON, not the Rust type's name.
+        assert_eq!(tagged.map(|e| e.to_string()).as_deref(), Some("[1]: invalid type: map, expected a string"));
+        let whole = decode::<Thing>(json!(["x"])).err().map(|e| e.to_string());
+        assert_eq!(whole.as_deref(), Some("invalid type: sequence, expected an object"));
         assert_eq!(
             decode_slice::<Vec<Kind>>(br#"["person", "company"]"#).ok(),
             Some(vec![Kind::Person, Kind::Company])

@@ -74,7 +74,10 @@ pub const TEXT_PATTERN: &str = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]*$";
 
 impl std::fmt::Display for ValidationErrors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let parts: Vec<String> = self.0.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+        let part = |e: &FieldError| {
+            if e.field.is_empty() { e.message.clone() } else { format!("{}: {}", e.field, e.message) }
+        };
+        let parts: Vec<String> = self.0.iter().map(part).collect();
         f.write_str(&parts.join("; "))
     }
 }
