@@ -498,6 +498,10 @@ mod tests {
         assert_eq!(pattern("Address", "line1"), text);
         assert_eq!(pattern("PurchaseItemInput", "name"), text);
         assert_eq!(pattern("SegmentPatch", "name"), text);
+        // Tags state theirs where they are declared (`customer::tags_schema`).
+        let customer = serde_json::to_value(&schemas["CustomerInput"]).unwrap();
+        assert_eq!(customer["properties"]["tags"]["items"]["pattern"], TEXT_PATTERN);
+        assert_eq!(customer["properties"]["tags"]["items"]["maxLength"], 64);
         // Its own rule stays; a password takes any character; a response alone is not an input.
         assert!(pattern("Address", "country").is_some_and(|own| own.starts_with("^([A-Za-z]{2}|")));
         assert_eq!(pattern("NewUser", "password"), None);

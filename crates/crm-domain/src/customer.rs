@@ -6,10 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
 
 use crate::segment::SegmentCriteria;
 use crate::values::{parse_country, parse_email, parse_phone, parse_website};
-use crate::{CustomerId, UserId, ValidationErrors};
+use crate::{CustomerId, TEXT_PATTERN, UserId, ValidationErrors};
 
 const NAME_MAX: usize = 200;
 const MAX_TAGS: usize = 50;
@@ -166,7 +167,7 @@ pub struct CustomerInput {
     #[serde(default)]
     pub owner_id: Option<UserId>,
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(schema_with = tags_schema)]
     pub tags: Vec<String>,
     #[serde(default)]
     #[schema(max_items = 50)]
@@ -458,6 +459,12 @@ fn validate_social(e: &mut ValidationErrors, social: BTreeMap<String, String>) -
         }
     }
     out
+}
+
+/// What [`validate_tags`] takes, for the spec: at most 50 tags of at most 64 characters of free text.
+pub fn tags_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    let tag = ObjectBuilder::new().schema_type(Type::String).max_length(Some(TAG_MAX)).pattern(Some(TEXT_PATTERN));
+    ArrayBuilder::new().items(tag).max_items(Some(MAX_TAGS)).build().into()
 }
 
 pub(crate) fn validate_tags(e: &mut ValidationErrors, tags: Vec<String>) -> Vec<String> {

@@ -93,7 +93,7 @@ pub struct DealInput {
     #[schema(max_length = 500)]
     pub lost_reason: Option<String>,
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(schema_with = crate::customer::tags_schema)]
     pub tags: Vec<String>,
     /// Workspace-specific fields: keys are `[A-Za-z0-9_]`, values any JSON (16 KiB in all).
     #[serde(default)]

@@ -131,7 +131,7 @@ pub struct LeadInput {
     #[schema(value_type = Object)]
     pub form_data: Map<String, Value>,
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(schema_with = crate::customer::tags_schema)]
     pub tags: Vec<String>,
     #[serde(default)]
     #[schema(max_length = 10000)]

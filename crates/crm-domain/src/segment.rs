@@ -39,7 +39,7 @@ pub struct SegmentCriteria {
     pub owner_id: Vec<UserId>,
     /// Every one of these tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(max_items = 50)]
+    #[schema(schema_with = crate::customer::tags_schema)]
     pub tags: Vec<String>,
     /// Any of these ISO 3166-1 alpha-2 countries (of the address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

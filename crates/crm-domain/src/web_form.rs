@@ -78,7 +78,7 @@ pub struct WebFormInput {
     #[serde(default)]
     pub default_owner_id: Option<UserId>,
     #[serde(default)]
-    #[schema(max_items = 50)]
+    #[schema(schema_with = crate::customer::tags_schema)]
     pub default_tags: Vec<String>,
     /// A field hidden from people: a submission that fills it is answered like any other
     /// but stored nowhere. Default `website_url`; an empty string turns the check off.
