@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::customer::{Address, Customer, CustomerInput, CustomerKind, LifecycleStage};
-use crate::deal::{Deal, DealInput};
+use crate::deal::{Deal, DealInput, TITLE_MAX};
 use crate::lead::{Lead, LeadInput, LeadStatus};
 use crate::{CustomerId, PipelineId, StageId, UserId};
 
@@ -31,7 +31,7 @@ pub struct ConvertLead {
 pub struct ConvertDeal {
     /// Default: the customer's name.
     #[serde(default)]
-    #[schema(max_length = 300)]
+    #[schema(max_length = 200)]
     pub title: Option<String>,
     #[serde(default)]
     pub pipeline_id: Option<PipelineId>,
@@ -107,7 +107,8 @@ impl ConvertDeal {
     /// The deal input for `customer`, defaults filled from the lead.
     pub fn into_input(self, customer: CustomerId, customer_name: &str, lead: &LeadInput) -> DealInput {
         DealInput {
-            title: self.title.unwrap_or_else(|| customer_name.to_owned()),
+            // A name may be longer than a title may be (a person's two names, an email).
+            title: self.title.unwrap_or_else(|| customer_name.chars().take(TITLE_MAX).collect()),
             customer_id: customer,
             pipeline_id: self.pipeline_id,
             stage_id: self.stage_id,
@@ -155,6 +156,16 @@ mod tests {
         assert_eq!(customer.kind, CustomerKind::Company);
         assert_eq!(customer.industry.as_deref(), Some("retail"));
         assert!(customer.validate().is_ok());
+    }
+
+    /// A person's two names may be 401 characters; the title they default to stops at 200.
+    #[test]
+    fn a_long_name_still_makes_a_valid_title() {
+        let input = lead(json!({"first_name": "O".repeat(200), "last_name": "K".repeat(200)}));
+        let customer = CustomerId::generate();
+        let name = format!("{} {}", "O".repeat(200), "K".repeat(200));
+        let deal = ConvertDeal::default().into_input(customer, &name, &input).validate();
+        assert_eq!(deal.map(|d| d.title.chars().count()).ok(), Some(TITLE_MAX));
     }
 
     #[test]
