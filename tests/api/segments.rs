@@ -174,7 +174,8 @@ async fn bad_criteria_are_rejected(app: TestApp) {
         ),
         (json!({"name": " "}), "name", "required"),
         (json!({"name": "x", "filter": {"city": "a\u{0}b"}}), "filter.city", "invalid_characters"),
-        (json!({"name": "x", "filter": {"tags": ["x".repeat(65)]}}), "filter.tags", "too_long"),
+        (json!({"name": "x", "filter": {"tags": ["x".repeat(65)]}}), "filter.tags[0]", "too_long"),
+        (json!({"name": "x", "filter": {"tags": ["vip", " "]}}), "filter.tags[1]", "required"),
     ];
     for (body, field, code) in cases {
         assert_field_error(app.post_json("/v1/segments", &body).await, field, code).await;

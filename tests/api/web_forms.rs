@@ -74,6 +74,7 @@ async fn forms_crud_and_tokens(app: TestApp) {
         (json!({"name": "F", "field_mapping": {"x": "score"}}), "field_mapping.x", "invalid_value"),
         (json!({"name": "F", "default_owner_id": uuid::Uuid::now_v7()}), "default_owner_id", "not_found"),
         (json!({"name": "F", "public_token": "mine"}), "public_token", "unknown_field"),
+        (json!({"name": "F", "default_tags": ["x".repeat(65)]}), "default_tags[0]", "too_long"),
     ];
     for (body, field, code) in invalid {
         assert_field_error(app.post_json("/v1/web-forms", &body).await, field, code).await;

@@ -78,7 +78,7 @@ pub struct CouponInput {
     /// ISO 4217; required with `amount_off_minor` or `min_order_minor`. When set, orders in
     /// another currency are refused (`currency_mismatch`).
     #[serde(default)]
-    #[schema(example = "EUR", min_length = 3, max_length = 3)]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
     pub currency: Option<String>,
     /// The smallest order amount the coupon applies to, in `currency`.
     #[serde(default)]
@@ -164,11 +164,7 @@ fn check_range(e: &mut ValidationErrors, field: &str, value: Option<i64>, min: i
 }
 
 fn check_currency(e: &mut ValidationErrors, field: &str, raw: Option<String>) -> Option<String> {
-    let raw = raw?;
-    if !e.check_chars(field, &raw) || raw.trim().is_empty() {
-        return None;
-    }
-    let parsed = parse_currency(raw.trim());
+    let parsed = parse_currency(&raw?);
     if parsed.is_none() {
         e.add(field, "invalid_value", "must be an ISO 4217 code of three letters, e.g. EUR");
     }
@@ -218,7 +214,7 @@ impl CouponInput {
                 }
             }
         }
-        let currency_sent = self.currency.as_ref().is_some_and(|c| !c.trim().is_empty());
+        let currency_sent = self.currency.is_some();
         let currency = check_currency(&mut e, "currency", self.currency);
         let needs_currency = self.amount_off_minor.is_some() || self.min_order_minor.is_some();
         if needs_currency && !currency_sent {
@@ -390,7 +386,7 @@ pub struct CouponCheck {
     pub order_amount_minor: Option<i64>,
     /// ISO 4217; required with `order_amount_minor`.
     #[serde(default)]
-    #[schema(example = "EUR", min_length = 3, max_length = 3)]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
     pub currency: Option<String>,
 }
 
@@ -430,7 +426,7 @@ pub struct RedeemInput {
     pub order_amount_minor: Option<i64>,
     /// ISO 4217; required with `order_amount_minor`.
     #[serde(default)]
-    #[schema(example = "EUR", min_length = 3, max_length = 3)]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
     pub currency: Option<String>,
     /// The shop's order number; a coupon is redeemed at most once per order, unless that
     /// redemption was voided (409 `coupon_already_redeemed`).

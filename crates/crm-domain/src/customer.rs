@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Array, ArrayBuilder, ObjectBuilder, Type};
 
 use crate::segment::SegmentCriteria;
 use crate::values::{parse_country, parse_email, parse_phone, parse_website};
@@ -333,7 +333,7 @@ impl CustomerInput {
         let phone = parsed_text(&mut e, "phone", self.phone, parse_phone);
         let address = self.address.and_then(|a| validate_address(&mut e, a));
         let social = validate_social(&mut e, self.social);
-        let tags = validate_tags(&mut e, self.tags);
+        let tags = validate_tags(&mut e, "tags", self.tags);
         let important_dates = validate_dates(&mut e, self.important_dates);
         validate_custom_fields(&mut e, &self.custom_fields);
         let consents = validate_consents(&mut e, self.consents);
@@ -462,19 +462,20 @@ fn validate_social(e: &mut ValidationErrors, social: BTreeMap<String, String>) -
 }
 
 /// What [`validate_tags`] takes, for the spec: at most 50 tags of at most 64 characters of free text.
-pub fn tags_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+pub fn tags_schema() -> Array {
     let tag = ObjectBuilder::new().schema_type(Type::String).max_length(Some(TAG_MAX)).pattern(Some(TEXT_PATTERN));
-    ArrayBuilder::new().items(tag).max_items(Some(MAX_TAGS)).build().into()
+    ArrayBuilder::new().items(tag).max_items(Some(MAX_TAGS)).build()
 }
 
-pub(crate) fn validate_tags(e: &mut ValidationErrors, tags: Vec<String>) -> Vec<String> {
+/// Trims the tags of list `name` and drops repeats; a blank, long or control-character tag is an error.
+pub(crate) fn validate_tags(e: &mut ValidationErrors, name: &str, tags: Vec<String>) -> Vec<String> {
     if tags.len() > MAX_TAGS {
-        e.add("tags", "too_many", format!("at most {MAX_TAGS} tags"));
+        e.add(name, "too_many", format!("at most {MAX_TAGS} tags"));
     }
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for (i, tag) in tags.into_iter().enumerate() {
-        let field = format!("tags[{i}]");
+        let field = format!("{name}[{i}]");
         match e.text(&field, Some(tag), TAG_MAX) {
             Some(tag) if seen.insert(tag.clone()) => out.push(tag),
             Some(_) => {}

@@ -190,7 +190,7 @@ impl DealInput {
         if !(0..=AMOUNT_MAX).contains(&self.amount_minor) {
             e.add("amount_minor", "out_of_range", format!("must be between 0 and {AMOUNT_MAX}"));
         }
-        let currency = match self.currency.filter(|c| !c.trim().is_empty()) {
+        let currency = match self.currency {
             Some(raw) => match parse_currency(&raw) {
                 Some(code) => Some(code),
                 None => {
@@ -207,7 +207,7 @@ impl DealInput {
             e.add("expected_close_date", "out_of_range", "must be a day between the years 1900 and 9999");
         }
         let lost_reason = e.text("lost_reason", self.lost_reason, LOST_REASON_MAX);
-        let tags = validate_tags(&mut e, self.tags);
+        let tags = validate_tags(&mut e, "tags", self.tags);
         validate_custom_fields(&mut e, &self.custom_fields);
         e.into_result(DealInput { title: title.unwrap_or_default(), currency, lost_reason, tags, ..self })
     }

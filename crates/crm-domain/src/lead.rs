@@ -269,7 +269,7 @@ impl LeadInput {
         let utm_medium = e.text("utm_medium", self.utm_medium, UTM_MAX);
         let utm_campaign = e.text("utm_campaign", self.utm_campaign, UTM_MAX);
         validate_form_data(&mut e, &self.form_data);
-        let tags = validate_tags(&mut e, self.tags);
+        let tags = validate_tags(&mut e, "tags", self.tags);
         let notes = e.text("notes", self.notes, NOTES_MAX);
         let lost_reason = e.text("lost_reason", self.lost_reason, REASON_MAX);
 

@@ -66,7 +66,7 @@ pub struct ProgramInput {
     /// Inactive: nothing is earned and no welcome bonus is granted; balances stay redeemable.
     pub active: bool,
     /// Only purchases in this ISO 4217 currency earn points.
-    #[schema(example = "EUR", min_length = 3, max_length = 3)]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
     pub currency: String,
     /// Points per `unit_minor` minor units spent (after discounts), rounded down once per purchase.
     #[schema(minimum = 1, maximum = 1_000_000)]

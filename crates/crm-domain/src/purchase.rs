@@ -103,7 +103,7 @@ pub struct PurchaseInput {
     #[serde(default)]
     pub occurred_at: Option<DateTime<Utc>>,
     /// ISO 4217, e.g. `EUR`.
-    #[schema(min_length = 3, max_length = 3, example = "EUR")]
+    #[schema(pattern = "^[A-Za-z]{3}$", example = "EUR")]
     pub currency: String,
     /// 1 to 200 lines, kept in this order.
     pub items: Vec<PurchaseItemInput>,

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa::openapi::schema::Array;
 
-use crate::customer::{CustomerKind, LifecycleStage};
+use crate::customer::{CustomerKind, LifecycleStage, tags_schema, validate_tags};
 use crate::values::parse_country;
 use crate::{SegmentId, UserId, ValidationErrors};
 
@@ -37,9 +38,8 @@ pub struct SegmentCriteria {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(max_items = 50)]
     pub owner_id: Vec<UserId>,
-    /// Every one of these tags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schema(schema_with = crate::customer::tags_schema)]
+    #[schema(schema_with = every_tag_schema)]
     pub tags: Vec<String>,
     /// Any of these ISO 3166-1 alpha-2 countries (of the address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -75,6 +75,13 @@ pub struct SegmentCriteria {
     pub lead_score_max: Option<i32>,
 }
 
+/// [`tags_schema`] with what a filter's tags mean (`schema_with` drops the field's doc comment).
+fn every_tag_schema() -> Array {
+    let mut tags = tags_schema();
+    tags.description = Some("Every one of these tags.".to_owned());
+    tags
+}
+
 impl SegmentCriteria {
     /// Normalises (countries upper-cased, text trimmed, duplicates dropped) and checks bounds.
     /// Field names are prefixed with `prefix` (`filter.` in a segment body, none in a query).
@@ -84,21 +91,13 @@ impl SegmentCriteria {
         for (name, len) in [
             ("lifecycle_stage", self.lifecycle_stage.len()),
             ("owner_id", self.owner_id.len()),
-            ("tags", self.tags.len()),
             ("country", self.country.len()),
         ] {
             if len > MAX_VALUES {
                 e.add(field(name), "too_many", format!("at most {MAX_VALUES} values"));
             }
         }
-        let mut tags = Vec::new();
-        for tag in self.tags {
-            match e.text(&field("tags"), Some(tag), 64) {
-                Some(tag) if !tags.contains(&tag) => tags.push(tag),
-                Some(_) => {}
-                None => e.add(field("tags"), "required", "tags must not be blank"),
-            }
-        }
+        let tags = validate_tags(&mut e, &field("tags"), self.tags);
         let mut country = Vec::new();
         for raw in self.country {
             match parse_country(raw.trim()) {
@@ -260,7 +259,7 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             fields,
-            ["filter.tags", "filter.country", "filter.city", "filter.created_before", "filter.lead_score_max"]
+            ["filter.tags[0]", "filter.country", "filter.city", "filter.created_before", "filter.lead_score_max"]
         );
     }
 

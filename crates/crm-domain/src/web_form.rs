@@ -228,7 +228,7 @@ impl WebFormInput {
                 e.add(&field, "invalid_value", format!("map to one of {fields}, or form_data.<key>"));
             }
         }
-        let default_tags = validate_tags(&mut e, self.default_tags);
+        let default_tags = validate_tags(&mut e, "default_tags", self.default_tags);
         let honeypot_field = self.honeypot_field.trim().to_owned();
         let clean = !self.honeypot_field.chars().any(char::is_control);
         if !clean || !honeypot_field.is_empty() && !field_name_ok(&honeypot_field) {
