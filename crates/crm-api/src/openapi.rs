@@ -110,15 +110,20 @@ pub fn merge_patch_of<T: ToSchema>() -> RefOr<Schema> {
     RefOr::T(Schema::Object(object))
 }
 
-/// Whether a property already takes `null` (an `Option` field: one of null and the type).
+/// Whether a property already takes `null`: an `Option` field, written as a type list with
+/// `null` (`["string", "null"]`) or, for a reference, as one of null and the type. A second
+/// null branch would make `null` match two branches of a `oneOf`, which is then invalid.
 fn is_nullable(schema: &RefOr<Schema>) -> bool {
-    let RefOr::T(Schema::OneOf(one_of)) = schema else {
-        return false;
-    };
-    one_of
-        .items
-        .iter()
-        .any(|s| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null)))
+    match schema {
+        RefOr::T(Schema::Object(o)) => {
+            matches!(&o.schema_type, SchemaType::Array(types) if types.contains(&Type::Null))
+        }
+        RefOr::T(Schema::OneOf(one_of)) => one_of
+            .items
+            .iter()
+            .any(|s| matches!(s, RefOr::T(Schema::Object(o)) if o.schema_type == SchemaType::Type(Type::Null))),
+        _ => false,
+    }
 }
 
 /// Whether a property holds a JSON object (a struct or a map), seen through references and
@@ -475,6 +480,31 @@ mod tests {
         for code in ErrorCode::ALL {
             assert!(text.contains(&format!("`{}`", code.as_str())), "{} is not in the spec", code.as_str());
         }
+    }
+
+    /// `null` clears a patched field, so it must match exactly one branch of each `oneOf`.
+    #[test]
+    fn null_matches_one_branch_of_a_one_of() {
+        fn null_branches(schema: &serde_json::Value) -> usize {
+            let takes_null = |branch: &serde_json::Value| match &branch["type"] {
+                serde_json::Value::String(t) => t == "null",
+                serde_json::Value::Array(types) => types.iter().any(|t| t == "null"),
+                _ => false,
+            };
+            schema["oneOf"].as_array().map_or(0, |branches| branches.iter().filter(|b| takes_null(b)).count())
+        }
+        fn walk(value: &serde_json::Value, at: &str) {
+            assert!(null_branches(value) <= 1, "null matches two branches at {at}");
+            match value {
+                serde_json::Value::Object(map) => map.iter().for_each(|(k, v)| walk(v, &format!("{at}/{k}"))),
+                serde_json::Value::Array(items) => items.iter().for_each(|v| walk(v, at)),
+                _ => {}
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(&spec_json()).unwrap();
+        walk(&doc, "");
+        let patch = &doc["components"]["schemas"]["RewardPatch"]["properties"]["stock"];
+        assert_eq!(patch["type"], serde_json::json!(["integer", "null"]), "{patch}");
     }
 
     #[test]
