@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::access::Actor;
 use crate::customer::str_enum;
-use crate::deal::{AMOUNT_MAX, parse_currency};
+use crate::deal::{AMOUNT_MAX, check_currency};
 use crate::interaction::earliest;
 use crate::{CouponId, CouponRedemptionId, CustomerId, PurchaseId, SegmentId, ValidationErrors};
 
@@ -161,14 +161,6 @@ fn check_range(e: &mut ValidationErrors, field: &str, value: Option<i64>, min: i
     if value.is_some_and(|v| !(min..=max).contains(&v)) {
         e.add(field, "out_of_range", format!("must be between {min} and {max}"));
     }
-}
-
-fn check_currency(e: &mut ValidationErrors, field: &str, raw: Option<String>) -> Option<String> {
-    let parsed = parse_currency(&raw?);
-    if parsed.is_none() {
-        e.add(field, "invalid_value", "must be an ISO 4217 code of three letters, e.g. EUR");
-    }
-    parsed
 }
 
 impl CouponInput {

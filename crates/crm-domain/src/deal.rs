@@ -190,16 +190,7 @@ impl DealInput {
         if !(0..=AMOUNT_MAX).contains(&self.amount_minor) {
             e.add("amount_minor", "out_of_range", format!("must be between 0 and {AMOUNT_MAX}"));
         }
-        let currency = match self.currency {
-            Some(raw) => match parse_currency(&raw) {
-                Some(code) => Some(code),
-                None => {
-                    e.add("currency", "invalid_value", "must be an ISO 4217 code of three letters, e.g. EUR");
-                    None
-                }
-            },
-            None => None,
-        };
+        let currency = check_currency(&mut e, "currency", self.currency);
         if self.amount_minor > 0 && currency.is_none() && e.0.iter().all(|err| err.field != "currency") {
             e.add("currency", "required", "an amount needs a currency");
         }
@@ -221,6 +212,15 @@ impl DealInput {
 /// Three ASCII letters, upper-cased.
 pub fn parse_currency(raw: &str) -> Option<String> {
     (raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_alphabetic())).then(|| raw.to_ascii_uppercase())
+}
+
+/// [`parse_currency`] for an input field; `None` when absent or refused (`invalid_value`).
+pub(crate) fn check_currency(e: &mut ValidationErrors, field: &str, raw: Option<String>) -> Option<String> {
+    let parsed = parse_currency(&raw?);
+    if parsed.is_none() {
+        e.add(field, "invalid_value", "must be an ISO 4217 code of three letters, e.g. EUR");
+    }
+    parsed
 }
 
 fn validate_custom_fields(e: &mut ValidationErrors, fields: &Map<String, Value>) {

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use crate::access::Actor;
 use crate::customer::str_enum;
-use crate::deal::{AMOUNT_MAX, parse_currency};
+use crate::deal::{AMOUNT_MAX, check_currency};
 use crate::interaction::{FUTURE_TOLERANCE_HOURS, check_metadata, earliest};
 use crate::owner::REASON_MAX;
 use crate::{CustomerId, PurchaseId, RefundId, ValidationErrors};
@@ -299,10 +299,7 @@ impl PurchaseInput {
         if occurred_at < earliest() {
             e.add("occurred_at", "out_of_range", "must not be before 1900");
         }
-        let currency = parse_currency(&self.currency).unwrap_or_else(|| {
-            e.add("currency", "invalid_value", "must be an ISO 4217 code of three letters, e.g. EUR");
-            String::new()
-        });
+        let currency = check_currency(&mut e, "currency", Some(self.currency)).unwrap_or_default();
         if self.items.is_empty() {
             e.add("items", "required", "a purchase needs at least one item");
         }
